@@ -1,0 +1,152 @@
+/**
+ * The provider contract. build/ and deploy/ see only this file; each provider is one folder
+ * under src/providers/<name>/ whose index.ts default-exports a ProviderDefinition.
+ *
+ * The shape fits three very different back ends:
+ *  - local QEMU: a machine is a QEMU process on a qcow2 overlay; a snapshot is that overlay, kept;
+ *  - DigitalOcean: droplet -> shutdown action -> snapshot action -> image id;
+ *  - AWS EC2: instance -> StopInstances -> CreateImage -> AMI (+ EBS snapshots).
+ * Everything a provider creates carries labels (tags) so that it can be found again without
+ * local state: see LABELS.
+ */
+import type { z } from 'zod';
+import type { EventSink } from '../core/events.js';
+
+/** Label keys put on every resource (tags on clouds, metadata files locally). */
+export const LABELS = {
+  project: 'provisional-project',
+  run: 'provisional-run',
+  role: 'provisional-role', // 'builder' | 'server'
+  image: 'provisional-image',
+  version: 'provisional-version',
+  environment: 'provisional-env',
+} as const;
+
+export interface ProviderContext {
+  /** Project name (config `project:`), used to keep this project's images apart from others'. */
+  project: string;
+  /** Absolute path of the application directory (where config/provisional lives). */
+  projectDir: string;
+  /** Progress and log events; providers never print. */
+  events: EventSink;
+}
+
+/** A base image a provider offers (a DigitalOcean slug, an AMI, the local debian-12). */
+export interface BaseImage {
+  ref: string;
+  description: string;
+  /** Whether it is ready now (locally: built or downloaded already). */
+  ready: boolean;
+  sizeBytes?: number;
+}
+
+/** Where a builder or a server boots from. */
+export type SourceImage =
+  | { kind: 'base'; ref: string; id: string }
+  | { kind: 'version'; version: ImageVersion };
+
+export interface ImageVersionMetadata {
+  /** Project image name, e.g. `app`. */
+  image: string;
+  /** `NAME-YYYYMMDDHHMMSS` (UTC). */
+  version: string;
+  /** What it was built from: a base ref, or the parent image's version name. */
+  parent: { kind: 'base'; ref: string } | { kind: 'image'; image: string; version: string };
+  /** sha256 of the inputs (scripts, files, image config, resolved parent). */
+  inputHash: string;
+  toolVersion: string;
+  /** ISO 8601, UTC. */
+  createdAt: string;
+}
+
+export interface ImageVersion extends ImageVersionMetadata {
+  /** The provider's own id (a file path, a snapshot id, an AMI id). */
+  id: string;
+  status: 'available' | 'pending' | 'failed';
+  sizeBytes?: number;
+  /** Regions where the version can be used (cloud providers). */
+  regions?: string[];
+}
+
+export interface SshEndpoint {
+  host: string;
+  port: number;
+  user: string;
+}
+
+/** A running (or stopped) machine: a builder during a build, a server after a deploy. */
+export interface Machine {
+  id: string;
+  name: string;
+  ssh: SshEndpoint;
+  labels: Record<string, string>;
+}
+
+export interface LaunchRequest {
+  /** Name for the machine, e.g. `provisional-build-app-<run>` or `app1.staging`. */
+  name: string;
+  source: SourceImage;
+  /** OpenSSH public key line to authorise for root. */
+  authorizedKey: string;
+  labels: Record<string, string>;
+  /** Provider-specific options from the config (size, region, ports...). */
+  options?: Record<string, unknown>;
+}
+
+export interface Server extends Machine {
+  state: 'starting' | 'running' | 'stopped' | 'dead' | 'unknown';
+  address?: string;
+}
+
+export interface Provider {
+  readonly name: string;
+  /** One line for the user, e.g. `local QEMU 7.2 (accelerator: tcg, KVM unusable: ...)`. */
+  describe(): Promise<string>;
+
+  /** Base images this provider offers. Never builds or downloads anything. */
+  listBaseImages(signal: AbortSignal): Promise<BaseImage[]>;
+  /** Every version of every image of this project. */
+  listImageVersions(signal: AbortSignal): Promise<ImageVersion[]>;
+
+  /** Make a base ready to boot (the local provider builds or downloads it on first use). */
+  prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage>;
+
+  /** Start a machine; resolves once the provider reports it running with an SSH endpoint. */
+  launchMachine(req: LaunchRequest, signal: AbortSignal): Promise<Machine>;
+  /**
+   * Wait until the machine has stopped (the pipeline asks the guest to power off over SSH
+   * first); force it off if it does not stop within the provider's grace period.
+   */
+  stopMachine(machine: Machine, signal: AbortSignal): Promise<void>;
+  /** Snapshot a stopped machine as a new version. Only resolves once the version is complete. */
+  snapshotMachine(machine: Machine, meta: ImageVersionMetadata, signal: AbortSignal): Promise<ImageVersion>;
+  /** Destroy a machine and everything launchMachine created for it. Idempotent. */
+  destroyMachine(machine: Machine, signal: AbortSignal): Promise<void>;
+
+  /** Delete a version (everywhere it exists). The caller has checked nothing depends on it. */
+  deleteImageVersion(version: ImageVersion, signal: AbortSignal): Promise<void>;
+
+  /** Servers of this project, found by their labels. */
+  listServers?(filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal): Promise<Server[]>;
+
+  /** Release anything held (connections, timers). */
+  close?(): Promise<void>;
+}
+
+export interface ProviderDefinition<S = unknown> {
+  /** Equal to the folder name. */
+  name: string;
+  description: string;
+  /** Schema of the `provider:` block's settings (the keys beside `name`). */
+  settingsSchema: z.ZodType<S>;
+  /** Base refs this provider knows without calling anything (for `validate`); undefined if open-ended. */
+  knownBaseRefs?(settings: S): string[] | undefined;
+  /** Static check of a base-image reference. Returns a message if it cannot be right. */
+  checkBaseRef?(ref: string, settings: S): string | undefined;
+  /** Extra constraints on image names. Returns a message if the provider cannot take it. */
+  checkImageName?(name: string): string | undefined;
+  /** Secrets among the settings, to redact from every output. */
+  secrets?(settings: S): string[];
+  /** Create the provider; heavy modules (SDKs) are imported here, lazily. */
+  create(settings: S, ctx: ProviderContext): Promise<Provider>;
+}
