@@ -1,0 +1,205 @@
+/**
+ * The build pipeline, written once for every provider:
+ *   key -> launch builder -> wait for SSH -> upload -> scripts -> clean -> stop -> snapshot -> destroy.
+ * Everything it creates is registered for removal the moment it exists, so a failed script, an
+ * error, a timeout or Ctrl-C leaves nothing behind.
+ */
+import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { create as createTar } from 'tar';
+import type { Readable } from 'node:stream';
+import { CleanupStack } from '../core/cleanup.js';
+import { CancelledError, ScriptError, UserFacingError } from '../core/errors.js';
+import { step, type EventSink } from '../core/events.js';
+import type { ImageDirs } from '../images/inputs.js';
+import { versionName } from '../images/naming.js';
+import { LABELS, type ImageVersion, type ImageVersionMetadata, type Provider, type SourceImage } from '../providers/types.js';
+import { generateKeyPair, waitForSsh, type SshSession } from '../ssh/client.js';
+import { shellQuote } from './shell.js';
+
+export const REMOTE_DIR = '/var/tmp/provisional';
+
+export interface BuildRequest {
+  provider: Provider;
+  project: string;
+  image: string;
+  dirs: ImageDirs;
+  source: SourceImage;
+  parent: ImageVersionMetadata['parent'];
+  inputHash: string;
+  toolVersion: string;
+  runId: string;
+  /** Environment for the scripts. */
+  env?: Record<string, string>;
+  buildTimeoutMs: number;
+  scriptTimeoutMs: number;
+  sshTimeoutMs?: number;
+  /** Provider options for the builder (size, region). */
+  options?: Record<string, unknown>;
+  events: EventSink;
+  signal: AbortSignal;
+  /** Version names already taken, so two builds in one second do not collide. */
+  takenVersions?: Set<string>;
+}
+
+export async function buildImage(req: BuildRequest): Promise<ImageVersion> {
+  const { provider, events } = req;
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), req.buildTimeoutMs);
+  const signal = AbortSignal.any([req.signal, timeout.signal]);
+  const cleanup = new CleanupStack();
+  try {
+    return await runPipeline(req, signal, cleanup);
+  } catch (err) {
+    const failure =
+      timeout.signal.aborted && !req.signal.aborted
+        ? new UserFacingError(`the build of ${req.image} took longer than its build-timeout (${req.buildTimeoutMs / 1000} s)`, {
+            hint: 'raise `build-timeout:` for this image in config.yml if the scripts need longer',
+          })
+        : err;
+    if (cleanup.size) {
+      if (req.signal.aborted) events.emit({ type: 'warn', message: 'interrupted: removing what this build created' });
+      const { failed } = await cleanup.unwind(events);
+      if (failed.length) {
+        events.emit({ type: 'warn', message: `left behind (remove by hand): ${failed.join('; ')}` });
+      }
+    }
+    throw failure;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function runPipeline(req: BuildRequest, signal: AbortSignal, cleanup: CleanupStack): Promise<ImageVersion> {
+  const { provider, events } = req;
+  const key = generateKeyPair(`provisional-build-${req.runId}`);
+
+  const machine = await step(events, 'launch', `launching builder from ${describeSource(req.source)}`, () =>
+    provider.launchMachine(
+      {
+        name: `provisional-build-${req.image}-${req.runId}`,
+        source: req.source,
+        authorizedKey: key.publicKey,
+        labels: { [LABELS.project]: req.project, [LABELS.run]: req.runId, [LABELS.role]: 'builder', [LABELS.image]: req.image },
+        options: req.options,
+      },
+      signal,
+    ),
+  );
+  const forgetBuilder = cleanup.defer(`builder ${machine.name}`, (s) => provider.destroyMachine(machine, s));
+
+  const ssh = await step(events, 'ssh', 'waiting for SSH', () =>
+    waitForSsh(machine.ssh, key.privateKey, { timeoutMs: req.sshTimeoutMs ?? 300_000, signal, what: `SSH on the ${req.image} builder` }),
+  );
+  try {
+    await step(events, 'upload', 'uploading files and scripts', () => upload(ssh, req.dirs, signal));
+    const scripts = await listScripts(req.dirs.scriptsDir);
+    for (const script of scripts) {
+      await step(events, 'script', `running ${script}`, () => runScript(ssh, script, req, signal));
+    }
+    await step(events, 'clean', 'removing build leftovers (key, files, machine-id, host keys)', () =>
+      ssh.exec(cleanCommand(key.publicKey), { signal, timeoutMs: 60_000 }).then((r) => {
+        if (r.code !== 0) throw new UserFacingError(`cleaning the builder failed: ${r.stderr.trim() || `status ${r.code}`}`);
+      }),
+    );
+    // Ask the guest to power off; the connection may drop before an answer comes back.
+    await ssh.exec('systemctl poweroff --no-block || poweroff', { timeoutMs: 10_000 }).catch(() => undefined);
+  } finally {
+    ssh.close();
+  }
+  await step(events, 'stop', 'waiting for the builder to stop', () => provider.stopMachine(machine, signal));
+
+  const version = uniqueVersionName(req.image, req.takenVersions);
+  const meta: ImageVersionMetadata = {
+    image: req.image,
+    version,
+    parent: req.parent,
+    inputHash: req.inputHash,
+    toolVersion: req.toolVersion,
+    createdAt: new Date().toISOString(),
+  };
+  const result = await step(events, 'snapshot', `saving ${version}`, () => provider.snapshotMachine(machine, meta, signal));
+  forgetBuilder();
+  await step(events, 'destroy', 'removing the builder', () => provider.destroyMachine(machine, signal)).catch((err) => {
+    if (err instanceof CancelledError) throw err;
+    // The version is complete; a builder we could not remove is reported, not a failed build.
+    events.emit({ type: 'warn', message: `the version is saved, but the builder ${machine.name} could not be removed: ${(err as Error).message}` });
+  });
+  return result;
+}
+
+function describeSource(source: SourceImage): string {
+  return source.kind === 'base' ? `base image ${source.ref}` : source.version.version;
+}
+
+function uniqueVersionName(image: string, taken?: Set<string>): string {
+  let date = new Date();
+  let name = versionName(image, date);
+  while (taken?.has(name)) {
+    date = new Date(date.getTime() + 1000);
+    name = versionName(image, date);
+  }
+  taken?.add(name);
+  return name;
+}
+
+export async function listScripts(scriptsDir: string): Promise<string[]> {
+  if (!existsSync(scriptsDir)) return [];
+  return (await readdir(scriptsDir)).sort();
+}
+
+/** scripts/ and files/ go up as one tar stream: one round trip, modes kept. */
+async function upload(ssh: SshSession, dirs: ImageDirs, signal: AbortSignal): Promise<void> {
+  const parts = [dirs.scriptsDir, dirs.filesDir].filter((d) => existsSync(d));
+  const prepare = `rm -rf ${REMOTE_DIR} && mkdir -p ${REMOTE_DIR}/files ${REMOTE_DIR}/scripts`;
+  const cwd = dirname(dirs.scriptsDir);
+  const result = parts.length
+    ? await ssh.execWithInput(
+        `${prepare} && tar -x --no-same-owner -C ${REMOTE_DIR} -f -`,
+        createTar({ cwd, portable: true, follow: true }, parts.map((p) => p.slice(cwd.length + 1))) as unknown as Readable,
+        { signal, timeoutMs: 30 * 60_000 },
+      )
+    : await ssh.exec(prepare, { signal, timeoutMs: 60_000 });
+  if (result.code !== 0) throw new UserFacingError(`uploading files to the builder failed: ${result.stderr.trim() || `status ${result.code}`}`);
+}
+
+async function runScript(ssh: SshSession, script: string, req: BuildRequest, signal: AbortSignal): Promise<void> {
+  const tail: string[] = [];
+  const env = {
+    PROVISIONAL_IMAGE: req.image,
+    PROVISIONAL_FILES: `${REMOTE_DIR}/files`,
+    DEBIAN_FRONTEND: 'noninteractive',
+    ...req.env,
+  };
+  const assignments = Object.entries(env)
+    .map(([k, v]) => `${k}=${shellQuote(v)}`)
+    .join(' ');
+  const command = `cd ${REMOTE_DIR}/files && exec env ${assignments} ${REMOTE_DIR}/scripts/${shellQuote(script)} </dev/null`;
+  const result = await ssh.exec(command, {
+    signal,
+    timeoutMs: req.scriptTimeoutMs,
+    onLine: (stream, line) => {
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      req.events.emit({ type: 'output', source: script, stream, line });
+    },
+  });
+  if (result.code !== 0) throw new ScriptError(script, result.code, result.signal, tail);
+}
+
+/**
+ * What a build must not leave in the image: the build key, the uploaded files, the machine-id
+ * and the SSH host keys (each server makes its own at first boot).
+ */
+export function cleanCommand(publicKey: string): string {
+  const keys = '/root/.ssh/authorized_keys';
+  return [
+    'set -e',
+    `rm -rf ${REMOTE_DIR}`,
+    `if [ -f ${keys} ]; then grep -vxF ${shellQuote(publicKey)} ${keys} > ${keys}.new || true; if [ -s ${keys}.new ]; then cat ${keys}.new > ${keys}; else rm -f ${keys}; fi; rm -f ${keys}.new; fi`,
+    'if [ -f /etc/machine-id ]; then : > /etc/machine-id; fi',
+    'rm -f /var/lib/dbus/machine-id /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub /root/.bash_history',
+    'sync',
+  ].join('\n');
+}

@@ -1,0 +1,134 @@
+/**
+ * `image create` and `image update`: decide what to build, in dependency order, in parallel where
+ * images do not depend on each other, skipping images whose inputs did not change.
+ */
+import { randomBytes } from 'node:crypto';
+import { UserFacingError } from '../core/errors.js';
+import { scoped, type EventSink } from '../core/events.js';
+import { imageDirs, type ProjectConfig } from '../config/load.js';
+import { inputHash } from '../images/inputs.js';
+import { byNewest } from '../images/naming.js';
+import type { ImageVersion, ImageVersionMetadata, Provider, SourceImage } from '../providers/types.js';
+import { buildImage } from './pipeline.js';
+
+export type BuildOutcome =
+  | { image: string; status: 'built'; version: ImageVersion; durationMs: number }
+  | { image: string; status: 'skipped'; version: ImageVersion; reason: string }
+  | { image: string; status: 'failed'; error: Error }
+  | { image: string; status: 'not-run'; reason: string };
+
+export interface UpdateOptions {
+  config: ProjectConfig;
+  provider: Provider;
+  /** Images to consider; every image when undefined. */
+  images?: string[];
+  /** Build even when inputs did not change (`image create`, `--force`). */
+  force: boolean;
+  parallel: number;
+  toolVersion: string;
+  events: EventSink;
+  signal: AbortSignal;
+}
+
+export function newRunId(): string {
+  return randomBytes(4).toString('hex');
+}
+
+export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]> {
+  const { config, provider } = opts;
+  const targets = config.graph.order(opts.images);
+  const versions = await provider.listImageVersions(opts.signal);
+  const available = (image: string) => versions.filter((v) => v.image === image && v.status === 'available').sort(byNewest);
+  const taken = new Set(versions.map((v) => v.version));
+  const outcomes = new Map<string, Promise<BuildOutcome>>();
+  const limit = semaphore(Math.max(1, opts.parallel));
+
+  const runOne = async (image: string): Promise<BuildOutcome> => {
+    const parentImage = config.graph.parentOf(image);
+    // A parent in this run must finish first; its new version is what this image builds on.
+    const parentOutcome = parentImage ? await outcomes.get(parentImage) : undefined;
+    if (parentOutcome && (parentOutcome.status === 'failed' || parentOutcome.status === 'not-run')) {
+      return { image, status: 'not-run', reason: `its parent ${parentImage} did not build` };
+    }
+    const events = scoped(opts.events, image);
+    return limit(async () => {
+      if (opts.signal.aborted) return { image, status: 'not-run', reason: 'interrupted' };
+      const started = performance.now();
+      try {
+        const imageConfig = config.images[image]!;
+        let source: SourceImage;
+        let parent: ImageVersionMetadata['parent'];
+        let parentKey: string;
+        if (parentImage) {
+          const latest = available(parentImage)[0];
+          if (!latest) {
+            throw new UserFacingError(`${image} is built from ${parentImage}, which has no version yet`, {
+              hint: `run: provisional image create ${parentImage}   (or \`provisional image update\` to build every image in order)`,
+            });
+          }
+          source = { kind: 'version', version: latest };
+          parent = { kind: 'image', image: parentImage, version: latest.version };
+          parentKey = `image:${latest.version}`;
+        } else {
+          const ref = imageConfig['base-image'];
+          parent = { kind: 'base', ref };
+          parentKey = `base:${ref}`;
+          source = await provider.prepareBase(ref, opts.signal);
+        }
+        const dirs = imageDirs(config, image);
+        const hash = await inputHash({ imageConfig, dirs, parent: parentKey });
+        const latest = available(image)[0];
+        if (!opts.force && latest?.inputHash === hash) {
+          events.emit({ type: 'info', message: `${image} is up to date: ${latest.version} was built from the same inputs (use --force to rebuild)` });
+          return { image, status: 'skipped', version: latest, reason: 'inputs unchanged' };
+        }
+        if (!opts.force) {
+          events.emit({ type: 'info', message: latest ? `${image}: inputs changed since ${latest.version}` : `${image}: no version yet` });
+        }
+        const version = await buildImage({
+          provider,
+          project: config.project,
+          image,
+          dirs,
+          source,
+          parent,
+          inputHash: hash,
+          toolVersion: opts.toolVersion,
+          runId: newRunId(),
+          env: imageConfig.env,
+          buildTimeoutMs: imageConfig['build-timeout'] * 1000,
+          scriptTimeoutMs: imageConfig['script-timeout'] * 1000,
+          options: imageConfig.size ? { size: imageConfig.size } : undefined,
+          events,
+          signal: opts.signal,
+          takenVersions: taken,
+        });
+        versions.push(version);
+        const durationMs = Math.round(performance.now() - started);
+        events.emit({ type: 'result', message: `built ${version.version} in ${(durationMs / 1000).toFixed(1)} s`, data: version });
+        return { image, status: 'built', version, durationMs };
+      } catch (err) {
+        return { image, status: 'failed', error: err as Error };
+      }
+    });
+  };
+
+  for (const image of targets) outcomes.set(image, runOne(image));
+  return Promise.all(targets.map((t) => outcomes.get(t)!));
+}
+
+/** At most `n` tasks at once. */
+export function semaphore(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}

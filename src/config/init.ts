@@ -1,0 +1,124 @@
+/**
+ * `provisional init`: a config and a sample image tree (base <- app, base <- db). Writes only
+ * files that do not exist; refuses outright when the config itself exists.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CONFIG_RELATIVE_PATH } from './load.js';
+
+export interface SampleFile {
+  path: string;
+  content: string;
+  mode: number;
+}
+
+export function sampleTree(provider: string, schemaUrl?: string): SampleFile[] {
+  const dir = dirname(CONFIG_RELATIVE_PATH);
+  const file = (path: string, content: string, mode = 0o644): SampleFile => ({ path: join(dir, path), content, mode });
+  const script = (path: string, content: string) => file(path, content, 0o755);
+  return [
+    file(
+      'config.yml',
+      `${schemaUrl ? `# yaml-language-server: $schema=${schemaUrl}\n` : ''}# Provisional: images built from images, servers deployed from images.
+# Each image's scripts are in config/provisional/<image>/scripts/ (run as root, in lexical order,
+# stopping at the first failure); its files/ are uploaded to /var/tmp/provisional/files first.
+# \${VAR} takes a value from the environment (\${VAR:-default} with a default), so secrets stay out of this file.
+
+provider:
+  name: ${provider}
+
+images:
+  base:
+    base-image: ${provider === 'local' ? 'debian-12' : 'debian-12-x64'}
+    description: common packages and settings for every server
+  app:
+    base-image: base
+  db:
+    base-image: base
+
+deployments:
+  staging:
+    app:
+      servers: 2
+      health-check:
+        command: systemctl is-active app.service
+        timeout: 120
+    db:
+      servers: 1
+      cold-only: true   # never replaced by an ordinary deploy
+`,
+    ),
+    file('base/files/motd', 'This server was built by Provisional. Do not change it by hand: build a new image.\n'),
+    script(
+      'base/scripts/10-system.sh',
+      `#!/bin/sh
+# Runs as root on the builder, in /var/tmp/provisional/files (also $PROVISIONAL_FILES).
+# A real base would install packages here, e.g.: apt-get update && apt-get install -y curl
+set -eu
+install -m 0644 motd /etc/motd
+echo "base: built $(date -u +%Y-%m-%dT%H:%M:%SZ)" > /etc/provisional-release
+`,
+    ),
+    file(
+      'app/files/app.service',
+      `[Unit]
+Description=Sample application
+After=network.target
+
+[Service]
+ExecStart=/opt/app/app.sh
+Restart=always
+
+[Install]
+WantedBy=multi-user.target
+`,
+    ),
+    script(
+      'app/files/app.sh',
+      `#!/bin/sh
+# The sample application: writes a heartbeat every few seconds.
+mkdir -p /var/lib/app
+while true; do date -u +%Y-%m-%dT%H:%M:%SZ > /var/lib/app/heartbeat; sleep 5; done
+`,
+    ),
+    script(
+      'app/scripts/10-app.sh',
+      `#!/bin/sh
+set -eu
+install -D -m 0755 app.sh /opt/app/app.sh
+install -m 0644 app.service /etc/systemd/system/app.service
+systemctl enable app.service
+echo "app: built $(date -u +%Y-%m-%dT%H:%M:%SZ)" >> /etc/provisional-release
+`,
+    ),
+    script(
+      'db/scripts/10-db.sh',
+      `#!/bin/sh
+set -eu
+id db >/dev/null 2>&1 || useradd --system --home-dir /var/lib/db --create-home db
+echo "db: built $(date -u +%Y-%m-%dT%H:%M:%SZ)" >> /etc/provisional-release
+`,
+    ),
+    file('app/files/.keep', ''),
+    file('db/files/.keep', ''),
+  ];
+}
+
+/** Writes the sample tree under `root`; returns what it wrote and what it left alone. */
+export async function writeSampleTree(root: string, files: SampleFile[]): Promise<{ written: string[]; kept: string[] }> {
+  const written: string[] = [];
+  const kept: string[] = [];
+  for (const f of files) {
+    const abs = join(root, f.path);
+    if (existsSync(abs)) {
+      kept.push(f.path);
+      continue;
+    }
+    await mkdir(dirname(abs), { recursive: true });
+    await writeFile(abs, f.content, { flag: 'wx' });
+    await chmod(abs, f.mode);
+    written.push(f.path);
+  }
+  return { written, kept };
+}

@@ -1,0 +1,89 @@
+/**
+ * The one schema of config/provisional/config.yml. The JSON Schema that editors use
+ * (schema/config.schema.json) is generated from it by scripts/gen-schema.ts.
+ */
+import { z } from 'zod';
+
+/**
+ * Image names become parts of version names (`app-20260101120000`), server host names
+ * (`app1.staging`) and `NAME@VERSION` references, so they are lower-case DNS-label-like words.
+ */
+export const IMAGE_NAME = /^[a-z][a-z0-9-]*$/;
+export const IMAGE_NAME_MAX = 48;
+export const ENV_NAME = /^[a-z][a-z0-9-]*$/;
+
+export const imageNameSchema = z
+  .string()
+  .max(IMAGE_NAME_MAX, `an image name is at most ${IMAGE_NAME_MAX} characters`)
+  .regex(IMAGE_NAME, 'an image name is lower-case letters, digits and hyphens, starting with a letter');
+
+export const imageSchema = z
+  .strictObject({
+    'base-image': z
+      .string()
+      .min(1)
+      .describe('What this image is built from: another image of this file, or a base image of the provider (local: debian-12).'),
+    description: z.string().optional(),
+    'build-timeout': z
+      .number()
+      .int()
+      .positive()
+      .default(3600)
+      .describe('Seconds a whole build may take before it is stopped and cleaned up.'),
+    'script-timeout': z.number().int().positive().default(1800).describe('Seconds one script may run.'),
+    size: z.string().optional().describe('Builder size for cloud providers (a droplet size slug, an instance type).'),
+    regions: z.array(z.string()).optional().describe('Cloud providers: regions the image is copied to after the build.'),
+    env: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string())
+      .optional()
+      .describe('Environment variables for the scripts.'),
+  })
+  .describe('An image: a base, and scripts in config/provisional/<name>/scripts run on a builder.');
+
+const portSchema = z
+  .string()
+  .regex(/^\d{1,5}:\d{1,5}$/, 'a port forward is "HOST:GUEST", e.g. "8080:80"');
+
+export const deploymentImageSchema = z.strictObject({
+  servers: z.number().int().min(0).max(1000).describe('How many servers of this image.'),
+  size: z.string().optional(),
+  region: z.string().optional(),
+  ports: z.array(portSchema).optional().describe('Local provider: ports forwarded from 127.0.0.1.'),
+  'cold-only': z
+    .boolean()
+    .default(false)
+    .describe('Never replaced by an ordinary (warm) deploy: databases, load balancers.'),
+  'health-check': z
+    .strictObject({
+      command: z.string().min(1).describe('Run over SSH on the server; healthy when it exits 0.'),
+      timeout: z.number().positive().default(120).describe('Seconds to wait for health.'),
+    })
+    .optional(),
+});
+
+export const providerRefSchema = z.union([
+  z.string().min(1),
+  z.looseObject({ name: z.string().min(1) }),
+]);
+
+export const configSchema = z.strictObject({
+  project: z
+    .string()
+    .regex(IMAGE_NAME, 'a project name is lower-case letters, digits and hyphens, starting with a letter')
+    .max(48)
+    .optional()
+    .describe('Project name; keeps this project\'s images apart at the provider. Defaults to the directory name.'),
+  provider: providerRefSchema.default('local').describe('The provider: local (QEMU), or another provider folder, with its settings.'),
+  images: z.record(imageNameSchema, imageSchema).describe('The images of this project, by name.'),
+  deployments: z
+    .record(
+      z.string().regex(ENV_NAME, 'an environment name is lower-case letters, digits and hyphens'),
+      z.record(z.string(), deploymentImageSchema),
+    )
+    .default({})
+    .describe('environment -> image -> servers.'),
+});
+
+export type ImageConfig = z.output<typeof imageSchema>;
+export type DeploymentImageConfig = z.output<typeof deploymentImageSchema>;
+export type RawConfig = z.output<typeof configSchema>;

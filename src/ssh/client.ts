@@ -1,0 +1,182 @@
+/**
+ * SSH to builders and servers, with the ssh2 library: connect, wait until a machine answers,
+ * run commands with their output streamed line by line, upload a tar stream.
+ */
+import { Client, utils, type ClientChannel } from 'ssh2';
+import type { Readable } from 'node:stream';
+import { CancelledError, UserFacingError } from '../core/errors.js';
+import { poll } from '../core/wait.js';
+import type { SshEndpoint } from '../providers/types.js';
+
+export interface KeyPair {
+  /** OpenSSH public key line. */
+  publicKey: string;
+  /** OpenSSH private key (PEM-like). Never logged. */
+  privateKey: string;
+}
+
+/** A fresh ed25519 key, one per build. */
+export function generateKeyPair(comment: string): KeyPair {
+  const pair = utils.generateKeyPairSync('ed25519', { comment });
+  return { publicKey: pair.public.trim(), privateKey: pair.private };
+}
+
+export class SshError extends UserFacingError {}
+
+export interface SshSession {
+  readonly endpoint: SshEndpoint;
+  /** Run a command; resolves with its exit status (null when killed by a signal). */
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** Run `command` with `input` piped to its standard input (used to upload a tar stream). */
+  execWithInput(command: string, input: Readable, opts?: ExecOptions): Promise<ExecResult>;
+  close(): void;
+}
+
+export interface ExecOptions {
+  signal?: AbortSignal;
+  onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
+  env?: Record<string, string>;
+  /** Kill the command (close the channel) after this long. */
+  timeoutMs?: number;
+}
+
+export interface ExecResult {
+  code: number | null;
+  signal?: string;
+  stdout: string;
+  stderr: string;
+}
+
+/** One connection attempt. `readyTimeoutMs` bounds the handshake. */
+export function connect(endpoint: SshEndpoint, privateKey: string, readyTimeoutMs = 10_000, signal?: AbortSignal): Promise<SshSession> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new CancelledError());
+    const client = new Client();
+    const onAbort = () => {
+      client.end();
+      reject(new CancelledError());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    client
+      .on('ready', () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(session(client, endpoint));
+      })
+      .on('error', (err) => {
+        signal?.removeEventListener('abort', onAbort);
+        client.end();
+        reject(err);
+      })
+      .connect({
+        host: endpoint.host,
+        port: endpoint.port,
+        username: endpoint.user,
+        privateKey,
+        readyTimeout: readyTimeoutMs,
+        keepaliveInterval: 5000,
+        keepaliveCountMax: 6,
+        // Builders are new machines with new host keys every time: there is nothing to pin.
+        hostVerifier: () => true,
+      });
+  });
+}
+
+/**
+ * Wait until the machine answers SSH with our key. QEMU's user networking (and cloud load
+ * balancers) accept TCP long before sshd runs, so only a full handshake counts. Polls fast at
+ * first: a fixed long first wait, as Packer's, costs seconds on every build.
+ */
+export async function waitForSsh(
+  endpoint: SshEndpoint,
+  privateKey: string,
+  opts: { timeoutMs: number; signal?: AbortSignal; what: string },
+): Promise<SshSession> {
+  return poll(
+    async () => {
+      const s = await connect(endpoint, privateKey, 5000, opts.signal);
+      const probe = await s.exec('true', { signal: opts.signal, timeoutMs: 10_000 }).catch(() => undefined);
+      if (probe?.code === 0) return s;
+      s.close();
+      return undefined;
+    },
+    { what: opts.what, timeoutMs: opts.timeoutMs, intervalMs: 300, maxIntervalMs: 1000, factor: 1.2, signal: opts.signal },
+  );
+}
+
+function session(client: Client, endpoint: SshEndpoint): SshSession {
+  const run = (command: string, input: Readable | undefined, opts: ExecOptions = {}) =>
+    new Promise<ExecResult>((resolve, reject) => {
+      if (opts.signal?.aborted) return reject(new CancelledError());
+      client.exec(command, { env: opts.env }, (err, channel) => {
+        if (err) return reject(new SshError(`ssh ${endpoint.host}:${endpoint.port}: cannot run a command: ${err.message}`));
+        collect(channel, input, opts).then(resolve, reject);
+      });
+    });
+  return {
+    endpoint,
+    exec: (command, opts) => run(command, undefined, opts),
+    execWithInput: (command, input, opts) => run(command, input, opts),
+    close: () => client.end(),
+  };
+}
+
+const KEEP_BYTES = 1 << 20;
+
+function collect(channel: ClientChannel, input: Readable | undefined, opts: ExecOptions): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    const partial = { stdout: '', stderr: '' };
+    let settled = false;
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const onData = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      if (stream === 'stdout') stdout = (stdout + text).slice(-KEEP_BYTES);
+      else stderr = (stderr + text).slice(-KEEP_BYTES);
+      if (!opts.onLine) return;
+      const lines = (partial[stream] + text).split(/\r?\n/);
+      partial[stream] = lines.pop() ?? '';
+      for (const line of lines) opts.onLine(stream, line);
+    };
+    const onAbort = () => {
+      channel.close();
+      finish(() => reject(new CancelledError()));
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          channel.close();
+          finish(() => reject(new SshError(`command timed out after ${Math.round(opts.timeoutMs! / 1000)} s`)));
+        }, opts.timeoutMs)
+      : undefined;
+    channel.on('data', onData('stdout'));
+    channel.stderr.on('data', onData('stderr'));
+    let exit: { code: number | null; signal?: string } = { code: null };
+    channel.on('exit', (code: number | null, signal?: string) => {
+      exit = { code: typeof code === 'number' ? code : null, signal: signal ?? undefined };
+    });
+    channel.on('close', () => {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        if (partial[stream] && opts.onLine) opts.onLine(stream, partial[stream]);
+      }
+      if (exit.code === null && !exit.signal) {
+        finish(() => reject(new SshError('the connection closed before the command finished')));
+        return;
+      }
+      finish(() => resolve({ ...exit, stdout, stderr }));
+    });
+    if (input) {
+      input.on('error', (err) => {
+        channel.close();
+        finish(() => reject(err));
+      });
+      input.pipe(channel);
+    } else channel.end();
+  });
+}
