@@ -1,0 +1,178 @@
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig, projectNameFrom } from '../../src/config/load.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { tempProject, type TempProject } from '../helpers/project.js';
+
+const VALID = `
+provider:
+  name: local
+images:
+  base:
+    base-image: debian-12
+  app:
+    base-image: base
+  db:
+    base-image: base
+deployments:
+  staging:
+    app: { servers: 2 }
+    db: { servers: 1, cold-only: true }
+`;
+
+let project: TempProject | undefined;
+afterEach(() => project?.remove());
+
+async function problemsOf(yaml: string, setup?: (p: TempProject) => void, env: NodeJS.ProcessEnv = {}) {
+  project = tempProject();
+  project.writeConfig(yaml);
+  setup?.(project);
+  try {
+    await loadConfig({ cwd: project.dir, env });
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.equal(err.exitCode, 2);
+    return err.problems;
+  }
+  assert.fail('the config was accepted');
+}
+
+describe('config', () => {
+  it('loads a valid config with defaults', async () => {
+    project = tempProject('provisional-My App-');
+    project.writeConfig(VALID);
+    project.write('config/provisional/base/scripts/10-a.sh', '#!/bin/sh\n', 0o755);
+    const config = await loadConfig({ cwd: project.dir, env: {} });
+    assert.equal(config.provider.name, 'local');
+    assert.deepEqual(config.graph.order(), ['base', 'app', 'db']);
+    assert.equal(config.images.app!['build-timeout'], 3600);
+    assert.equal(config.deployments.staging!.db!['cold-only'], true);
+    assert.equal(config.deployments.staging!.app!['cold-only'], false);
+    assert.match(config.project, /^provisional-my-app-/);
+    assert.equal(config.projectDir, project.dir);
+  });
+
+  it('finds the config from a subdirectory', async () => {
+    project = tempProject();
+    project.writeConfig(VALID);
+    project.write('src/x.txt', '');
+    const config = await loadConfig({ cwd: `${project.dir}/src`, env: {} });
+    assert.equal(config.projectDir, project.dir);
+  });
+
+  it('reports malformed YAML with its line', async () => {
+    const problems = await problemsOf('images:\n  base:\n    base-image: [debian-12\n');
+    assert.equal(problems.length >= 1, true);
+    assert.match(problems[0]!.message, /invalid YAML/);
+    assert.ok(problems[0]!.line);
+    assert.match(problems[0]!.file, /config\/provisional\/config\.yml$/);
+  });
+
+  it('reports unknown keys with a suggestion and the line', async () => {
+    const problems = await problemsOf(`images:\n  base:\n    base-imag: debian-12\n`);
+    const p = problems.find((x) => x.path === 'images.base.base-imag');
+    assert.ok(p, JSON.stringify(problems));
+    assert.match(p.message, /unknown key; did you mean "base-image"/);
+    assert.equal(p.line, 3);
+  });
+
+  it('reports wrong types', async () => {
+    const problems = await problemsOf(`images:\n  base:\n    base-image: debian-12\ndeployments:\n  staging:\n    base:\n      servers: two\n`);
+    const p = problems.find((x) => x.path === 'deployments.staging.base.servers');
+    assert.ok(p, JSON.stringify(problems));
+    assert.match(p.message, /must be a number, not the string "two"/);
+    assert.equal(p.line, 7);
+  });
+
+  it('reports an image whose base does not exist', async () => {
+    const problems = await problemsOf(`images:\n  base:\n    base-image: debian-12\n  app:\n    base-image: bsae\n`);
+    const p = problems.find((x) => x.path === 'images.app.base-image');
+    assert.ok(p, JSON.stringify(problems));
+    assert.match(p.message, /neither an image of this file nor a base image of the local provider/);
+    assert.match(p.message, /did you mean "base"/);
+  });
+
+  it('reports a cycle between images', async () => {
+    const problems = await problemsOf(`images:\n  a:\n    base-image: b\n  b:\n    base-image: c\n  c:\n    base-image: a\n`);
+    assert.ok(problems.some((p) => /cycle: a -> b -> c -> a/.test(p.message)), JSON.stringify(problems));
+  });
+
+  it('reports an image built from itself', async () => {
+    const problems = await problemsOf(`images:\n  a:\n    base-image: a\n`);
+    assert.ok(problems.some((p) => /cycle: a -> a/.test(p.message)), JSON.stringify(problems));
+  });
+
+  it('reports a script that is not executable, and one that is not a file', async () => {
+    const problems = await problemsOf(VALID, (p) => {
+      p.write('config/provisional/base/scripts/10-setup.sh', '#!/bin/sh\n', 0o644);
+      p.write('config/provisional/app/scripts/20-dir/x', '');
+    });
+    assert.ok(problems.some((p) => /10-setup\.sh$/.test(p.file) && /not executable; run: chmod \+x/.test(p.message)), JSON.stringify(problems));
+    assert.ok(problems.some((p) => /20-dir$/.test(p.file) && /is not a file/.test(p.message)), JSON.stringify(problems));
+  });
+
+  it('reports names a provider cannot take', async () => {
+    const problems = await problemsOf(`images:\n  My_Image:\n    base-image: debian-12\n  debian-12:\n    base-image: debian-12\n`);
+    assert.ok(problems.some((p) => p.path.startsWith('images') && /lower-case letters/.test(p.message)), JSON.stringify(problems));
+  });
+
+  it('reports an unset ${VAR}, and interpolates set ones and defaults', async () => {
+    const yaml = `images:\n  base:\n    base-image: debian-12\n    env:\n      A: \${SET_VAR}\n      B: \${UNSET_VAR}\n      C: \${UNSET_TOO:-fallback}\n      D: $\${LITERAL}\n`;
+    const problems = await problemsOf(yaml, undefined, { SET_VAR: 'x' });
+    assert.equal(problems.length, 1, JSON.stringify(problems));
+    assert.equal(problems[0]!.path, 'images.base.env.B');
+    assert.match(problems[0]!.message, /UNSET_VAR is not set/);
+    assert.equal(problems[0]!.line, 6);
+
+    project!.remove();
+    project = tempProject();
+    project.writeConfig(yaml.replace('      B: ${UNSET_VAR}\n', ''));
+    const config = await loadConfig({ cwd: project.dir, env: { SET_VAR: 'x' } });
+    assert.deepEqual(config.images.base!.env, { A: 'x', C: 'fallback', D: '${LITERAL}' });
+  });
+
+  it('marks secret-looking variables for redaction', async () => {
+    project = tempProject();
+    project.writeConfig(`images:\n  base:\n    base-image: debian-12\n    env:\n      T: \${MY_API_TOKEN}\n`);
+    const config = await loadConfig({ cwd: project.dir, env: { MY_API_TOKEN: 'sekrit-123456' } });
+    assert.ok(config.secrets.includes('sekrit-123456'));
+  });
+
+  it('reports an unknown provider with the available ones', async () => {
+    const problems = await problemsOf(`provider: locall\nimages:\n  base:\n    base-image: debian-12\n`);
+    assert.match(problems[0]!.message, /unknown provider "locall"; available: .*local.* \(did you mean "local"\?\)/);
+  });
+
+  it('reports deployments of unknown images', async () => {
+    const problems = await problemsOf(`images:\n  base:\n    base-image: debian-12\ndeployments:\n  prod:\n    ap: { servers: 1 }\n`);
+    assert.ok(problems.some((p) => p.path === 'deployments.prod.ap' && /no image "ap"/.test(p.message)));
+  });
+
+  it('reports every problem at once', async () => {
+    const problems = await problemsOf(`images:\n  base:\n    base-image: debian-12\n    colour: red\n  app:\n    base-image: nope\n`);
+    assert.ok(problems.length >= 1);
+  });
+
+  it('reports a missing config with the way out', async () => {
+    project = tempProject();
+    await assert.rejects(loadConfig({ cwd: project.dir, env: {} }), (err: ConfigError) => {
+      assert.equal(err.exitCode, 2);
+      assert.match(err.message, /no such file/);
+      assert.match(err.hint ?? '', /provisional init/);
+      return true;
+    });
+  });
+
+  it('rejects a binary file and a non-mapping document', async () => {
+    let problems = await problemsOf('\u0000\u0001binary');
+    assert.match(problems[0]!.message, /binary/);
+    project!.remove();
+    problems = await problemsOf('- just\n- a list\n');
+    assert.match(problems[0]!.message, /must be a mapping/);
+  });
+
+  it('derives a valid project name from any directory name', () => {
+    assert.equal(projectNameFrom('/x/My Shop_2'), 'my-shop-2');
+    assert.equal(projectNameFrom('/x/42'), 'project');
+  });
+});
