@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what Provisional and its tests need on Debian 12 (run as root): QEMU and the tools the
+# local provider builds its debian-12 base with, OpenSSH, then the npm packages, then builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(qemu-system-x86 qemu-utils mmdebstrap debootstrap e2fsprogs openssh-client ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then echo "error: installing packages needs root (or install them yourself: apt-get install ${missing[*]})" >&2; exit 2; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+node -e 'const [major] = process.versions.node.split(".").map(Number); if (major < 20) { console.error(`error: Node.js 20 or later is needed, this is ${process.version}`); process.exit(2); }'
+npm ci --no-fund --no-audit --loglevel=error
+npm run --silent build
