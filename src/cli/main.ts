@@ -93,9 +93,58 @@ export async function main(argv: string[]): Promise<number> {
     .command('delete')
     .alias('rm')
     .argument('<ref>', 'NAME (every version) or NAME@VERSION')
-    .option('-y, --yes', 'do not ask', false)
+    .option('-y, --yes', 'do not ask')
     .description('delete a version, or every version of an image (refused while other versions are built on it)')
     .action(action(() => import('./commands/image-delete.js')));
+
+  image
+    .command('prune')
+    .argument('[name]', 'image to prune (default: every image)')
+    .addOption(new Option('-k, --keep <n>', 'newest versions to keep per image').default(3).argParser(positiveInt('--keep')))
+    .option('--dry-run', 'list what would be deleted')
+    .description('delete old versions; never one a server runs, a rollback would use, or a kept version is built on')
+    .action(action(() => import('./commands/image-prune.js')));
+
+  program
+    .command('deploy')
+    .argument('[env]', 'environment (may be left out when there is only one)')
+    .option('--cold', 'create every server, cold-only ones included; replace nothing')
+    .option('--plan', 'print what would be created, replaced and destroyed; change nothing')
+    .addOption(new Option('-p, --parallel <n>', 'servers started at once').default(8).argParser(positiveInt('--parallel')))
+    .description('replace servers that run an older version, create-before-destroy; scale to the configured count')
+    .action(action(() => import('./commands/deploy.js')));
+
+  program
+    .command('rollback')
+    .argument('<env>', 'environment')
+    .argument('[image]', 'image to roll back (default: every image with servers in ENV)')
+    .option('--to <version>', 'version to go to (default: the one before the running version)')
+    .option('--plan', 'print what would change; change nothing')
+    .addOption(new Option('-p, --parallel <n>', 'servers started at once').default(8).argParser(positiveInt('--parallel')))
+    .description('deploy the previous version (or the one named) of an environment')
+    .action(action(() => import('./commands/rollback.js')));
+
+  const server = program.command('server').description('servers of the deployed environments');
+  server
+    .command('list')
+    .alias('ls')
+    .argument('[env]', 'environment (default: all)')
+    .description('name, image, version, state and address of each server')
+    .action(action(() => import('./commands/server-list.js')));
+
+  program
+    .command('ssh')
+    .argument('<server>', 'server name, e.g. app1.staging')
+    .argument('[command...]', 'command to run (after --); a shell when left out')
+    .description('a shell on a server, or run a command there and exit with its status')
+    .action(action(() => import('./commands/ssh.js')));
+
+  program
+    .command('destroy')
+    .argument('<env>', 'environment')
+    .option('-y, --yes', 'do not ask')
+    .description('destroy every server of an environment')
+    .action(action(() => import('./commands/destroy.js')));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

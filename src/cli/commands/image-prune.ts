@@ -1,0 +1,41 @@
+/** `provisional image prune [NAME] --keep N`: delete old versions that nothing needs. */
+import { environmentState } from '../../deploy/environment.js';
+import { planPrune } from '../../deploy/prune.js';
+import { UsageError } from '../../core/errors.js';
+import { loadProject, openProvider, type CommandContext } from '../context.js';
+
+export async function run(ctx: CommandContext, name: string | undefined, opts: { keep: number; dryRun: boolean }): Promise<number> {
+  const config = await loadProject(ctx);
+  if (name && !config.graph.has(name)) throw new UsageError(`no image "${name}" in ${config.file}`);
+  const provider = await openProvider(ctx, config);
+  try {
+    const { servers, versions } = provider.listServers
+      ? await environmentState(provider, config, undefined, ctx.signal)
+      : { servers: [], versions: await provider.listImageVersions(ctx.signal) };
+    const decision = planPrune(versions, servers, opts.keep, name ? [name] : undefined);
+    if (!opts.dryRun) {
+      for (const v of decision.remove) {
+        await provider.deleteImageVersion(v, ctx.signal);
+        ctx.reporter.emit({ type: 'info', message: `deleted ${v.version}` });
+      }
+    }
+    if (ctx.globals.json) {
+      ctx.reporter.printJson({
+        deleted: opts.dryRun ? [] : decision.remove.map((v) => v.version),
+        wouldDelete: opts.dryRun ? decision.remove.map((v) => v.version) : [],
+        kept: decision.keep.map((k) => ({ version: k.version.version, why: k.why })),
+      });
+    } else {
+      const verb = opts.dryRun ? 'would delete' : 'deleted';
+      ctx.reporter.print(
+        [
+          `${verb} ${decision.remove.length} version${decision.remove.length === 1 ? '' : 's'}${decision.remove.length ? `: ${decision.remove.map((v) => v.version).join(', ')}` : ''}`,
+          ...decision.keep.map((k) => `  kept ${k.version.version}: ${k.why}`),
+        ].join('\n'),
+      );
+    }
+    return 0;
+  } finally {
+    await provider.close?.();
+  }
+}

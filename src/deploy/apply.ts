@@ -1,0 +1,137 @@
+/**
+ * Carries out an environment plan, create-before-destroy: new servers start in parallel (bounded),
+ * each must get healthy (SSH answers, then the health check), and only then are the old ones
+ * destroyed. If anything fails or the user interrupts, the new servers are removed and the old
+ * ones keep serving.
+ */
+import { CleanupStack } from '../core/cleanup.js';
+import { UserFacingError } from '../core/errors.js';
+import { scoped, type EventSink } from '../core/events.js';
+import { sleep } from '../core/wait.js';
+import type { DeploymentImageConfig } from '../config/schema.js';
+import { LABELS, type Machine, type Provider } from '../providers/types.js';
+import { waitForSsh } from '../ssh/client.js';
+import { semaphore } from '../build/update.js';
+import type { EnvironmentPlan, PlannedServer } from './plan.js';
+import type { DeployKeys } from './keys.js';
+
+export interface ApplyOptions {
+  provider: Provider;
+  project: string;
+  plan: EnvironmentPlan;
+  deployment: Record<string, DeploymentImageConfig>;
+  keys: DeployKeys;
+  parallel: number;
+  events: EventSink;
+  signal: AbortSignal;
+  /** How long a new server may take to answer SSH. */
+  sshTimeoutMs?: number;
+}
+
+export interface ApplyResult {
+  created: Machine[];
+  destroyed: string[];
+}
+
+export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
+  const { provider, plan, signal } = opts;
+  const cleanup = new CleanupStack();
+  const created: Machine[] = [];
+  const limit = semaphore(Math.max(1, opts.parallel));
+  const toCreate = plan.images.flatMap((i) => i.create);
+  try {
+    const results = await Promise.allSettled(
+      toCreate.map((server) =>
+        limit(async () => {
+          const machine = await createServer(server, opts);
+          created.push(machine);
+          cleanup.defer(`new server ${machine.name}`, (s) => provider.destroyMachine(machine, s));
+          await waitHealthy(machine, opts.deployment[server.image]!, opts);
+        }),
+      ),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } catch (err) {
+    if (cleanup.size) {
+      opts.events.emit({ type: 'warn', message: 'the deploy failed: removing the new servers; the old ones keep running' });
+      await cleanup.unwind(opts.events);
+    }
+    throw err;
+  }
+  // Every new server is healthy: now the old ones can go.
+  const destroyed: string[] = [];
+  for (const image of plan.images) {
+    for (const old of image.destroy) {
+      const events = scoped(opts.events, old.name);
+      events.emit({ type: 'info', message: `destroying ${old.name} (${old.labels[LABELS.version] ?? 'unknown version'})` });
+      await provider.destroyMachine(old, signal);
+      destroyed.push(old.name);
+    }
+  }
+  return { created, destroyed };
+}
+
+function createServer(server: PlannedServer, opts: ApplyOptions): Promise<Machine> {
+  const config = opts.deployment[server.image]!;
+  const index = Number(/(\d+)\.[^.]+$/.exec(server.name)?.[1] ?? 1);
+  const events = scoped(opts.events, server.name);
+  events.emit({ type: 'step', step: 'launch', message: `creating from ${server.version.version}` });
+  return opts.provider.launchMachine(
+    {
+      name: server.name,
+      source: { kind: 'version', version: server.version },
+      authorizedKey: opts.keys.authorizedKeys,
+      labels: {
+        [LABELS.project]: opts.project,
+        [LABELS.role]: 'server',
+        [LABELS.environment]: opts.plan.environment,
+        [LABELS.image]: server.image,
+        [LABELS.version]: server.version.version,
+      },
+      options: {
+        size: config.size,
+        region: config.region,
+        // Several servers of one image cannot share a host port: server N takes HOST+N-1.
+        ports: config.ports?.map((p) => {
+          const [host, guest] = p.split(':').map(Number);
+          return `${host! + index - 1}:${guest}`;
+        }),
+      },
+    },
+    opts.signal,
+  );
+}
+
+async function waitHealthy(machine: Machine, config: DeploymentImageConfig, opts: ApplyOptions): Promise<void> {
+  const events = scoped(opts.events, machine.name);
+  const started = performance.now();
+  const ssh = await waitForSsh(machine.ssh, opts.keys.privateKey, {
+    timeoutMs: opts.sshTimeoutMs ?? 300_000,
+    signal: opts.signal,
+    what: `SSH on ${machine.name}`,
+  });
+  try {
+    const check = config['health-check'];
+    if (!check) return;
+    const deadline = performance.now() + check.timeout * 1000;
+    for (let attempt = 1; ; attempt++) {
+      const r = await ssh.exec(check.command, { signal: opts.signal, timeoutMs: Math.max(1000, deadline - performance.now()) }).catch((err: Error) => ({
+        code: -1,
+        stdout: '',
+        stderr: err.message,
+      }));
+      if (r.code === 0) break;
+      if (performance.now() >= deadline) {
+        throw new UserFacingError(
+          `${machine.name} did not get healthy: \`${check.command}\` still failed after ${check.timeout} s (${attempt} tries; last: ${(r.stderr || r.stdout).trim().split('\n').pop() || `status ${r.code}`})`,
+          { hint: 'the old servers were left running; fix the image or the health-check and deploy again' },
+        );
+      }
+      await sleep(Math.min(2000, Math.max(0, deadline - performance.now())), opts.signal);
+    }
+  } finally {
+    ssh.close();
+  }
+  events.emit({ type: 'step-done', step: 'launch', message: 'healthy', durationMs: Math.round(performance.now() - started) });
+}
