@@ -2,10 +2,14 @@
  * SSH to builders and servers, with the ssh2 library: connect, wait until a machine answers,
  * run commands with their output streamed line by line, upload a tar stream.
  */
-import { Client, utils, type ClientChannel } from 'ssh2';
+import ssh2, { type ClientChannel } from 'ssh2';
 import type { Readable } from 'node:stream';
 import { CancelledError, UserFacingError } from '../core/errors.js';
 import { poll } from '../core/wait.js';
+
+// ssh2 is CommonJS: its named exports are not visible to ESM imports.
+const { Client, utils } = ssh2;
+type Client = InstanceType<typeof ssh2.Client>;
 import type { SshEndpoint } from '../providers/types.js';
 
 export interface KeyPair {
