@@ -20,7 +20,7 @@ export interface CommandContext {
 }
 
 export async function loadProject(ctx: CommandContext): Promise<ProjectConfig> {
-  const config = await loadConfig({ configPath: ctx.globals.config });
+  const config = await loadConfig({ configPath: ctx.globals.config, onSecrets: (values) => ctx.redactor.add(...values) });
   ctx.redactor.add(...config.secrets);
   return config;
 }

@@ -49,7 +49,15 @@ export function findConfigFile(explicit: string | undefined, cwd = process.cwd()
   }
 }
 
-export async function loadConfig(opts: { configPath?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ProjectConfig> {
+export async function loadConfig(
+  opts: {
+    configPath?: string;
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    /** Told about secret values as soon as they are known, so that even error messages are redacted. */
+    onSecrets?: (values: string[]) => void;
+  } = {},
+): Promise<ProjectConfig> {
   const cwd = opts.cwd ?? process.cwd();
   const env = opts.env ?? process.env;
   const file = findConfigFile(opts.configPath, cwd);
@@ -84,6 +92,7 @@ export async function loadConfig(opts: { configPath?: string; cwd?: string; env?
     throw new ConfigError([problem([], 'must be a mapping with at least `images:`')], 'run `provisional init` elsewhere to see a sample');
   }
   const { value, problems: interpolationProblems, secrets } = interpolate(raw, env);
+  opts.onSecrets?.(secrets);
   const problems: ConfigProblem[] = interpolationProblems.map((p) => problem(p.path, p.message));
 
   const parsed = configSchema.safeParse(value);

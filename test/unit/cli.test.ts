@@ -1,0 +1,84 @@
+/** The CLI's contract with users and scripts: exit codes, messages, --json, redaction. */
+import { describe, it, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { runCli } from '../helpers/cli.js';
+import { tempProject, type TempProject } from '../helpers/project.js';
+import { Redactor } from '../../src/core/redact.js';
+
+let project: TempProject | undefined;
+afterEach(() => project?.remove());
+
+describe('CLI', () => {
+  it('--version and --help exit 0', async () => {
+    project = tempProject();
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const v = await runCli(['--version'], { cwd: project.dir });
+    assert.equal(v.code, 0);
+    assert.equal(v.stdout.trim(), pkg.version);
+    const h = await runCli(['--help'], { cwd: project.dir });
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, /image/);
+  });
+
+  it('bad usage exits 2', async () => {
+    project = tempProject();
+    assert.equal((await runCli(['frobnicate'], { cwd: project.dir })).code, 2);
+    assert.equal((await runCli(['image', 'create'], { cwd: project.dir })).code, 2);
+  });
+
+  it('a bad config exits 2 with file, line, key and no stack trace; --debug adds the stack', async () => {
+    project = tempProject();
+    project.writeConfig('images:\n  app:\n    base-image: nowhere\n');
+    const r = await runCli(['validate'], { cwd: project.dir });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /config\/provisional\/config\.yml:3: images\.app\.base-image: "nowhere" is neither/);
+    assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+/);
+    const d = await runCli(['validate', '--debug'], { cwd: project.dir });
+    assert.equal(d.code, 2);
+    assert.match(d.stderr, /\bat .*\.js:\d+/);
+  });
+
+  it('--json errors are a JSON document with the problems', async () => {
+    project = tempProject();
+    project.writeConfig('images:\n  app:\n    base-image: debian-12\n    bogus: 1\n');
+    const r = await runCli(['validate', '--json'], { cwd: project.dir });
+    assert.equal(r.code, 2);
+    const doc = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.equal(doc.type, 'error');
+    assert.equal(doc.problems[0].path, 'images.app.bogus');
+    assert.equal(doc.problems[0].line, 4);
+  });
+
+  it('init writes an executable sample and refuses to overwrite, changing nothing', async () => {
+    project = tempProject();
+    const first = await runCli(['init'], { cwd: project.dir });
+    assert.equal(first.code, 0, first.stderr);
+    const script = `${project.dir}/config/provisional/base/scripts/10-system.sh`;
+    assert.ok(statSync(script).mode & 0o100);
+    const config = readFileSync(`${project.dir}/config/provisional/config.yml`, 'utf8');
+    const again = await runCli(['init'], { cwd: project.dir });
+    assert.equal(again.code, 2);
+    assert.equal(readFileSync(`${project.dir}/config/provisional/config.yml`, 'utf8'), config);
+    const valid = await runCli(['validate', '--json'], { cwd: project.dir });
+    assert.equal(valid.code, 0, valid.stderr);
+    assert.equal(JSON.parse(valid.stdout).valid, true);
+  });
+
+  it('secret values never reach the output', async () => {
+    project = tempProject();
+    const canary = 'canary-token-5f2b9c1d';
+    project.writeConfig('images:\n  app:\n    base-image: nowhere-${MY_TOKEN}\n');
+    const r = await runCli(['validate', '--debug', '--json'], { cwd: project.dir, env: { MY_TOKEN: canary } });
+    assert.equal(r.code, 2);
+    assert.ok(!r.stdout.includes(canary) && !r.stderr.includes(canary), 'the token leaked');
+    assert.match(r.stderr, /\[redacted\]/);
+  });
+
+  it('the redactor hides secrets and private keys', () => {
+    const r = new Redactor();
+    r.add('s3cr3t-value', 'abc');
+    assert.equal(r.redact('x s3cr3t-value y abc'), 'x [redacted] y abc');
+    assert.equal(r.redact('-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----'), '[redacted private key]');
+  });
+});
