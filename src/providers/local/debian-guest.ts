@@ -1,0 +1,137 @@
+/**
+ * What makes a debootstrapped Debian a bootable, reachable machine under QEMU: the files written
+ * into the root file system before it becomes a disk, and the units to enable or mask.
+ * Plain data, so that it can be read (and tested) apart from the build.
+ */
+
+export interface GuestFile {
+  path: string;
+  content: string;
+  mode?: number;
+}
+
+/** Kernel command line for direct kernel boot: no boot loader in the image at all. */
+export const DEBIAN_APPEND = 'root=/dev/vda rw console=ttyS0 quiet';
+
+/**
+ * Written before any package is installed (mmdebstrap setup hook), so that the kernel's
+ * postinst builds a small initramfs with only what QEMU's disk needs: the default (MODULES=most)
+ * takes ~10 s longer to build and ~3 s longer to boot under TCG. A hook rather than
+ * /etc/initramfs-tools/modules, which is a conffile of initramfs-tools.
+ */
+export const EARLY_FILES: GuestFile[] = [
+  { path: '/etc/initramfs-tools/conf.d/provisional.conf', content: 'MODULES=list\n' },
+  {
+    path: '/etc/initramfs-tools/hooks/provisional-virtio',
+    mode: 0o755,
+    content: [
+      '#!/bin/sh',
+      '# Provisional: the drivers QEMU machines boot from (virtio disk, ext4 root).',
+      'case "$1" in prereqs) exit 0;; esac',
+      '. /usr/share/initramfs-tools/hook-functions',
+      'manual_add_modules virtio_pci virtio_blk virtio_scsi ext4',
+      '',
+    ].join('\n'),
+  },
+];
+
+export const GUEST_FILES: GuestFile[] = [
+  // mmdebstrap copies the host's; each machine gets its name from the kernel command line.
+  { path: '/etc/hostname', content: 'debian\n' },
+  // QEMU user-mode networking answers DNS on 10.0.2.3. Static, because bookworm's networkd does
+  // not write resolv.conf without systemd-resolved (another package, another service to boot).
+  { path: '/etc/resolv.conf', content: 'nameserver 10.0.2.3\n' },
+  { path: '/etc/fstab', content: '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' },
+  {
+    path: '/etc/systemd/network/80-provisional-dhcp.network',
+    content: '[Match]\nName=en*\n\n[Network]\nDHCP=yes\n',
+  },
+  // Empty: systemd makes a new machine-id at first boot, so every machine has its own.
+  { path: '/etc/machine-id', content: '' },
+  {
+    // The build pipeline deletes the host keys before a snapshot so that each server gets its
+    // own. Only ed25519 and ECDSA: an RSA key takes 5-10 s to generate under TCG, on every first boot.
+    path: '/etc/systemd/system/provisional-ssh-host-keys.service',
+    content: [
+      '[Unit]',
+      'Description=Generate missing SSH host keys',
+      'Before=ssh.service',
+      'ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key',
+      '',
+      '[Service]',
+      'Type=oneshot',
+      "ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key",
+      "ExecStart=/bin/sh -c 'test -e /etc/ssh/ssh_host_ecdsa_key || exec /usr/bin/ssh-keygen -q -t ecdsa -N \"\" -f /etc/ssh/ssh_host_ecdsa_key'",
+      '',
+      '[Install]',
+      'WantedBy=multi-user.target',
+      '',
+    ].join('\n'),
+  },
+  {
+    path: '/etc/ssh/sshd_config.d/50-provisional.conf',
+    content: [
+      '# Provisional: root logs in with a key only.',
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'HostKey /etc/ssh/ssh_host_ed25519_key',
+      'HostKey /etc/ssh/ssh_host_ecdsa_key',
+      // A machine can be reached with the key it was launched with even when an image left its
+      // own /root/.ssh/authorized_keys (tmpfiles' f^ only writes the credential into a missing file).
+      'Match User root',
+      '  AuthorizedKeysFile .ssh/authorized_keys /run/credentials/@system/ssh.authorized_keys.root',
+      '',
+    ].join('\n'),
+  },
+];
+
+/** Services and sockets to start at boot. */
+export const ENABLE_UNITS = ['systemd-networkd.service', 'provisional-ssh-host-keys.service'];
+
+/**
+ * Units masked because they slow a boot or get in a build's way: the apt timers would take the
+ * dpkg lock while a script runs apt-get; firstboot would prompt on the console (the machine-id is
+ * empty, which makes every boot of a new machine a "first boot"); the rest only cost time.
+ */
+export const MASK_UNITS = [
+  'apt-daily.timer',
+  'apt-daily-upgrade.timer',
+  'systemd-firstboot.service',
+  'e2scrub_all.timer',
+  'e2scrub_reap.service',
+];
+
+/** Left behind by the package installation and must not be shared by every machine. */
+export const REMOVE_FILES = [
+  '/etc/ssh/ssh_host_rsa_key',
+  '/etc/ssh/ssh_host_rsa_key.pub',
+  '/etc/ssh/ssh_host_ecdsa_key',
+  '/etc/ssh/ssh_host_ecdsa_key.pub',
+  '/etc/ssh/ssh_host_ed25519_key',
+  '/etc/ssh/ssh_host_ed25519_key.pub',
+  '/var/lib/dbus/machine-id',
+];
+
+/** Packages on top of minbase. No Recommends: each one costs build and boot time. */
+export const DEBIAN_PACKAGES = [
+  'linux-image-amd64',
+  'systemd-sysv',
+  'udev',
+  'dbus',
+  'openssh-server',
+  'iproute2',
+  'netbase',
+  'procps',
+  'ca-certificates',
+];
+
+/** dpkg path filters: documentation and translations are a third of the files, and nobody reads them on a server. */
+export const DPKG_EXCLUDES = [
+  'path-exclude=/usr/share/man/*',
+  'path-exclude=/usr/share/doc/*',
+  'path-include=/usr/share/doc/*/copyright',
+  'path-exclude=/usr/share/info/*',
+  'path-exclude=/usr/share/locale/*',
+  'path-include=/usr/share/locale/locale.alias',
+];

@@ -1,0 +1,225 @@
+/**
+ * The local provider, assembled: bases (bases.ts), machines (machines.ts), versions (versions.ts).
+ */
+import { dirname, join } from 'node:path';
+import { CancelledError, UserFacingError, throwIfAborted } from '../../core/errors.js';
+import { sleep } from '../../core/wait.js';
+import {
+  LABELS,
+  type BaseImage,
+  type ImageVersion,
+  type ImageVersionMetadata,
+  type LaunchRequest,
+  type Machine,
+  type Provider,
+  type ProviderContext,
+  type Server,
+  type SourceImage,
+} from '../types.js';
+import { chooseAccelerator } from './accelerator.js';
+import { readBaseRecord, type BootSpec } from './base-record.js';
+import { BaseStore } from './bases.js';
+import { machineDir } from './layout.js';
+import {
+  OVERLAY,
+  isRunning,
+  killMachineProcess,
+  launch,
+  listMachines,
+  readMachine,
+  removeMachine,
+  writeMachine,
+  type MachineRecord,
+} from './machines.js';
+import { qmpCommand } from './qmp.js';
+import { qemuVersion } from './qemu.js';
+import { machineOptionsSchema, parsePortForward, type LocalSettings } from './settings.js';
+import { deleteVersion, listVersionRecords, readVersionRecord, saveVersion, toImageVersion } from './versions.js';
+
+/** How long a machine gets to power off by itself (the pipeline asked it over SSH) before we press its power button. */
+const STOP_GRACE_MS = 60_000;
+/** After the ACPI power button, before the process is killed. */
+const POWERDOWN_GRACE_MS = 30_000;
+
+export class LocalProvider implements Provider {
+  readonly name = 'local';
+  private readonly bases: BaseStore;
+
+  constructor(
+    private readonly settings: LocalSettings,
+    private readonly ctx: ProviderContext,
+  ) {
+    this.bases = new BaseStore(settings, ctx.events);
+  }
+
+  async describe(): Promise<string> {
+    const [version, accel] = await Promise.all([
+      qemuVersion().catch(() => 'not installed'),
+      chooseAccelerator(this.settings.accelerator),
+    ]);
+    return `local QEMU ${version}, accelerator ${accel.accelerator} (${accel.reason})`;
+  }
+
+  async listBaseImages(signal: AbortSignal): Promise<BaseImage[]> {
+    throwIfAborted(signal);
+    return this.bases.list();
+  }
+
+  async listImageVersions(signal: AbortSignal): Promise<ImageVersion[]> {
+    throwIfAborted(signal);
+    const records = await listVersionRecords(this.ctx.project);
+    return records
+      .map(toImageVersion)
+      .sort((a, b) => a.image.localeCompare(b.image) || b.version.localeCompare(a.version));
+  }
+
+  async prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage> {
+    const base = await this.bases.prepare(ref, signal);
+    return { kind: 'base', ref, id: base.boot.baseDisk };
+  }
+
+  async launchMachine(req: LaunchRequest, signal: AbortSignal): Promise<Machine> {
+    throwIfAborted(signal);
+    const parsed = machineOptionsSchema.safeParse(req.options ?? {});
+    if (!parsed.success) {
+      const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ');
+      throw new UserFacingError(`bad local machine options for ${req.name}: ${detail}`);
+    }
+    const options = parsed.data;
+    const accel = await chooseAccelerator(this.settings.accelerator);
+    if (accel.unusable) {
+      throw new UserFacingError(`KVM is unusable here: ${accel.unusable}`, { hint: 'set provider.accelerator to auto or tcg' });
+    }
+    const ports = (options.ports ?? []).map((spec) => {
+      try {
+        return parsePortForward(spec);
+      } catch (err) {
+        throw new UserFacingError(`bad port forward for ${req.name}: ${(err as Error).message}`);
+      }
+    });
+    const disk = await this.resolveSource(req.source, signal);
+    const record = await launch(
+      {
+        project: this.ctx.project,
+        name: req.name,
+        labels: req.labels,
+        source: disk.source,
+        backing: disk.backing,
+        backingFormat: disk.format,
+        boot: disk.boot,
+        accelerator: accel.accelerator,
+        memoryMiB: options.memory ?? this.settings.memory,
+        cpus: options.cpus ?? this.settings.cpus,
+        ports,
+        authorizedKey: req.authorizedKey,
+      },
+      signal,
+    );
+    this.ctx.events.emit({
+      type: 'debug',
+      message: `machine ${record.name} (${record.id}) runs under ${accel.accelerator}, SSH on 127.0.0.1:${record.ssh.port}, serial log ${join(machineDir(record.project, record.id), 'serial.log')}`,
+    });
+    return toMachine(record);
+  }
+
+  /** The disk a machine's overlay goes on, and how to boot it. */
+  private async resolveSource(
+    source: SourceImage,
+    signal: AbortSignal,
+  ): Promise<{ backing: string; format: string; boot: BootSpec; source: MachineRecord['source'] }> {
+    if (source.kind === 'base') {
+      const base = await this.bases.prepare(source.ref, signal);
+      return { backing: base.boot.baseDisk, format: base.record.format, boot: base.boot, source: { kind: 'base', ref: source.ref } };
+    }
+    const { image, version } = source.version;
+    const record = await readVersionRecord(this.ctx.project, image, version);
+    if (!record) throw new UserFacingError(`version ${version} of ${image} does not exist (any more) in the local store`);
+    await this.checkBaseUnchanged(record.local.boot, version);
+    return {
+      backing: record.id,
+      format: 'qcow2',
+      boot: record.local.boot,
+      source: { kind: 'version', image, version, disk: record.id },
+    };
+  }
+
+  /** A version's bottom layer is the base it was built on; a base rebuilt since would corrupt it. */
+  private async checkBaseUnchanged(boot: BootSpec, version: string): Promise<void> {
+    const base = await readBaseRecord(dirname(boot.baseDisk));
+    if (base?.buildId === boot.baseBuildId) return;
+    throw new UserFacingError(
+      `version ${version} was built on a ${boot.baseRef} base image that is ${base ? 'no longer the one in' : 'missing from'} the cache (${dirname(boot.baseDisk)})`,
+      { hint: 'rebuild the images built on it: provisional image update --force' },
+    );
+  }
+
+  async stopMachine(machine: Machine, signal: AbortSignal): Promise<void> {
+    const record = await readMachine(this.ctx.project, machine.id);
+    if (!record) return;
+    if (await isRunning(record)) {
+      let stopped = await waitForExit(record, STOP_GRACE_MS, signal);
+      if (!stopped) {
+        this.ctx.events.emit({ type: 'warn', message: `${record.name} did not power off within ${STOP_GRACE_MS / 1000} s: pressing its power button` });
+        await qmpCommand(record.qmp, 'system_powerdown').catch(() => undefined);
+        stopped = await waitForExit(record, POWERDOWN_GRACE_MS, signal);
+      }
+      if (!stopped) {
+        this.ctx.events.emit({ type: 'warn', message: `${record.name} ignored its power button: killing it (its disk may miss the last writes)` });
+        await killMachineProcess(record.pid!, machineDir(record.project, record.id));
+      }
+    }
+    record.stoppedAt = new Date().toISOString();
+    await writeMachine(record);
+  }
+
+  async snapshotMachine(machine: Machine, meta: ImageVersionMetadata, signal: AbortSignal): Promise<ImageVersion> {
+    const record = await readMachine(this.ctx.project, machine.id);
+    if (!record) throw new UserFacingError(`machine ${machine.name} does not exist (any more)`);
+    if (await isRunning(record)) throw new UserFacingError(`machine ${machine.name} is still running: stop it before saving it as a version`);
+    return saveVersion({
+      project: this.ctx.project,
+      meta,
+      overlay: join(machineDir(record.project, record.id), OVERLAY),
+      backing: record.backing,
+      boot: record.boot,
+      signal,
+    });
+  }
+
+  async destroyMachine(machine: Machine, _signal: AbortSignal): Promise<void> {
+    // Not cut short by the signal: this is what cleanup runs, and half a removal helps nobody.
+    await removeMachine(this.ctx.project, machine.id);
+  }
+
+  async deleteImageVersion(version: ImageVersion, signal: AbortSignal): Promise<void> {
+    throwIfAborted(signal);
+    await deleteVersion(this.ctx.project, version, async (disk) => {
+      const machines = await listMachines(this.ctx.project);
+      return machines.filter((m) => m.record.backing === disk).map((m) => m.record.name);
+    });
+  }
+
+  async listServers(filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal): Promise<Server[]> {
+    throwIfAborted(signal);
+    const wanted = Object.entries(filter).map(([key, value]) => [LABELS[key as keyof typeof LABELS], value] as const);
+    const machines = await listMachines(this.ctx.project);
+    return machines
+      .filter(({ record }) => wanted.every(([label, value]) => record.labels[label] === value))
+      .map(({ record, state }) => ({ ...toMachine(record), state, address: '127.0.0.1' }));
+  }
+}
+
+function toMachine(record: MachineRecord): Machine {
+  return { id: record.id, name: record.name, ssh: { ...record.ssh }, labels: { ...record.labels } };
+}
+
+/** Polls until the machine's process is gone; false when `ms` passed first. */
+async function waitForExit(record: MachineRecord, ms: number, signal: AbortSignal): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    if (!(await isRunning(record))) return true;
+    if (signal.aborted) throw new CancelledError();
+    await sleep(200, signal);
+  }
+  return !(await isRunning(record));
+}

@@ -1,0 +1,143 @@
+/**
+ * Image versions on disk: images/<image>/<version>.qcow2, the builder's overlay kept as it was
+ * (copy-on-write over what it was built from, so it holds only what its scripts changed), and
+ * <version>.json beside it. The JSON is written last: a version without it is incomplete and is
+ * not listed. Listing reads only the JSON files (no qemu-img per version), so it stays fast with
+ * thousands of versions; it knows each version's backing file from there too.
+ */
+import { chmod, copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserFacingError, throwIfAborted } from '../../core/errors.js';
+import type { ImageVersion, ImageVersionMetadata } from '../types.js';
+import type { BootSpec } from './base-record.js';
+import { readJson, writeJsonAtomic } from './files.js';
+import { imageDir, imagesDir, versionFiles } from './layout.js';
+
+export interface VersionRecord extends ImageVersion {
+  local: {
+    /** The disk this version's qcow2 is an overlay on (a base disk or the parent version's qcow2). */
+    backing: string;
+    boot: BootSpec;
+  };
+}
+
+/** Every complete version of the project, from the JSON files alone. */
+export async function listVersionRecords(project: string): Promise<VersionRecord[]> {
+  const root = imagesDir(project);
+  let images: string[];
+  try {
+    images = await readdir(root);
+  } catch {
+    return [];
+  }
+  const perImage = await Promise.all(
+    images.map(async (image) => {
+      let files: string[];
+      try {
+        files = await readdir(join(root, image));
+      } catch {
+        return [];
+      }
+      const records = await Promise.all(
+        files
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => readJson<VersionRecord>(join(root, image, f)).catch(() => undefined)),
+      );
+      return records.filter((r): r is VersionRecord => !!r && typeof r.version === 'string');
+    }),
+  );
+  return perImage.flat();
+}
+
+/** The contract's view of a record (the local details stay inside the provider). */
+export function toImageVersion(record: VersionRecord): ImageVersion {
+  const { local: _local, ...version } = record;
+  return version;
+}
+
+export async function readVersionRecord(project: string, image: string, version: string): Promise<VersionRecord | undefined> {
+  return readJson<VersionRecord>(versionFiles(project, image, version).meta);
+}
+
+export interface SaveVersionRequest {
+  project: string;
+  meta: ImageVersionMetadata;
+  /** The stopped builder's overlay; it is moved, not copied. */
+  overlay: string;
+  backing: string;
+  boot: BootSpec;
+  signal: AbortSignal;
+}
+
+/** Turn a stopped builder's overlay into a version; resolves once the version is complete. */
+export async function saveVersion(req: SaveVersionRequest): Promise<ImageVersion> {
+  throwIfAborted(req.signal);
+  const { disk, meta: metaFile } = versionFiles(req.project, req.meta.image, req.meta.version);
+  if (existsSync(disk) || existsSync(metaFile)) {
+    throw new UserFacingError(`version ${req.meta.version} of ${req.meta.image} exists already`);
+  }
+  await mkdir(imageDir(req.project, req.meta.image), { recursive: true });
+  const partial = `${disk}.partial`;
+  try {
+    await moveFile(req.overlay, partial);
+    // Later machines and versions read it as a backing file: it must never change again.
+    await chmod(partial, 0o444);
+    const sizeBytes = (await stat(partial)).blocks * 512;
+    await rename(partial, disk);
+    const record: VersionRecord = {
+      ...req.meta,
+      id: disk,
+      status: 'available',
+      sizeBytes,
+      local: { backing: req.backing, boot: req.boot },
+    };
+    await writeJsonAtomic(metaFile, record);
+    return toImageVersion(record);
+  } catch (err) {
+    await rm(partial, { force: true });
+    if (!existsSync(metaFile)) await rm(disk, { force: true });
+    throw err;
+  }
+}
+
+/** rename(), or copy and remove when the two are on different file systems. */
+async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    await copyFile(from, to);
+    await rm(from);
+  }
+}
+
+/**
+ * Delete a version, unless other versions or machines use its disk as their backing file (their
+ * disks would be unreadable without it). Idempotent.
+ */
+export async function deleteVersion(
+  project: string,
+  version: Pick<ImageVersion, 'image' | 'version'>,
+  machineUsers: (disk: string) => Promise<string[]>,
+): Promise<void> {
+  const { disk, meta } = versionFiles(project, version.image, version.version);
+  const dependents = (await listVersionRecords(project))
+    .filter((r) => r.local?.backing === disk)
+    .map((r) => r.version)
+    .sort();
+  const machines = await machineUsers(disk);
+  if (dependents.length || machines.length) {
+    const parts = [
+      dependents.length ? `version${dependents.length > 1 ? 's' : ''} ${dependents.join(', ')} ${dependents.length > 1 ? 'are' : 'is'} built on it` : '',
+      machines.length ? `machine${machines.length > 1 ? 's' : ''} ${machines.join(', ')} run${machines.length > 1 ? '' : 's'} from it` : '',
+    ].filter(Boolean);
+    throw new UserFacingError(`cannot delete ${version.version}: ${parts.join('; ')}`, {
+      hint: dependents.length ? 'delete the versions built on it first' : 'destroy those machines first',
+    });
+  }
+  // Metadata first: from then on the version is not listed, even if removing the disk fails.
+  await rm(meta, { force: true });
+  await rm(disk, { force: true });
+  await rm(`${disk}.partial`, { force: true });
+}
