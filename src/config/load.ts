@@ -95,7 +95,7 @@ export async function loadConfig(
   opts.onSecrets?.(secrets);
   const problems: ConfigProblem[] = interpolationProblems.map((p) => problem(p.path, p.message));
 
-  const parsed = configSchema.safeParse(value);
+  const parsed = configSchema.safeParse(value, { reportInput: true });
   if (!parsed.success) {
     problems.push(...zodProblems(configSchema, parsed.error.issues, problem));
     throw new ConfigError(problems);
@@ -114,7 +114,7 @@ export async function loadConfig(
       problem(['provider'], `unknown provider "${providerName}"; available: ${known.join(', ')}${guess ? ` (did you mean "${guess}"?)` : ''}`),
     );
   } else {
-    const result = definition.settingsSchema.safeParse(providerSettings);
+    const result = definition.settingsSchema.safeParse(providerSettings, { reportInput: true });
     if (result.success) settings = result.data;
     else {
       const base = typeof config.provider === 'string' ? [] : ['provider'];
@@ -242,6 +242,9 @@ function zodProblems(
       const got = (issue as { input?: unknown }).input;
       if (got === undefined) return [problem(path, `is required (${issue.expected})`)];
       return [problem(path, `must be ${article(issue.expected)}, not ${describeValue(got)}`)];
+    }
+    if (issue.code === 'invalid_key') {
+      return [problem(path, issue.issues.map((i) => i.message).join('; '))];
     }
     if (issue.code === 'invalid_union' && path.join('.') === 'provider') {
       return [problem(path, 'must be a provider name, or a mapping with `name:` and its settings')];

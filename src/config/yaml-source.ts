@@ -10,7 +10,7 @@ export class YamlSource {
     readonly file: string,
     text: string,
   ) {
-    this.doc = parseDocument(text, { lineCounter: this.lines, uniqueKeys: true, prettyErrors: false, strict: true });
+    this.doc = parseDocument(text, { lineCounter: this.lines, uniqueKeys: true, prettyErrors: true, strict: true });
   }
 
   /** YAML syntax errors, each with its line. */
@@ -19,7 +19,7 @@ export class YamlSource {
       file: this.file,
       path: '',
       line: e.linePos?.[0]?.line,
-      message: `invalid YAML: ${e.message.split('\n')[0]}`,
+      message: `invalid YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
     }));
   }
 
