@@ -68,7 +68,7 @@ export async function probeKvm(): Promise<string | undefined> {
     if (status === PROBE_EXIT_STATUS) return undefined;
     const said = stderr
       .split('\n')
-      .map((l) => l.replace(/^qemu-system-x86_64:\s*/, '').trim())
+      .map((l) => l.replace(/^qemu-system-x86_64:\s*/, '').replace(/^error:\s*/, '').trim())
       .filter((l) => l && !l.startsWith('warning:'));
     if (timedOut) return `a probe guest did not finish under KVM within ${PROBE_TIMEOUT_MS / 1000} s`;
     return said[0] ?? `a probe guest under KVM ended with status ${status}`;

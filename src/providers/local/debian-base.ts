@@ -84,7 +84,7 @@ export async function buildDebianBase(opts: DebianBuildOptions): Promise<Omit<Ba
     operation: 'building the debian-12 base (mmdebstrap)',
     // mmdebstrap reports its phases as "I: ..." lines: show them; the rest is apt's detail.
     onLine: (line) => {
-      if (line.startsWith('I: ')) events.emit({ type: 'info', message: line.slice(3) });
+      if (line.startsWith('I: ') && !line.startsWith('I: running --')) events.emit({ type: 'info', message: line.slice(3) });
       else if (line.trim()) events.emit({ type: 'debug', message: line });
     },
   });

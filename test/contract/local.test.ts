@@ -1,0 +1,60 @@
+/**
+ * The provider contract against the local provider: real QEMU (TCG when KVM is unusable), real
+ * SSH. Versions and machines go to a temporary data dir; the debian-12 base comes from the shared
+ * cache (~/.cache/provisional, or $PROVISIONAL_CACHE_DIR) so that it is built once per machine.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ProgressEvent } from '../../src/core/events.js';
+import local from '../../src/providers/local/index.js';
+import { providerContract } from './provider-contract.js';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'provisional-contract-local-'));
+process.env.PROVISIONAL_DATA_DIR = dataDir;
+const project = 'contract';
+
+/** Command lines of running processes that mention `text`. */
+function processesMentioning(text: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (cmdline.includes(text)) found.push(`${pid}: ${cmdline.slice(0, 120)}`);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return found;
+}
+
+providerContract(
+  'local',
+  async () => {
+    const events: ProgressEvent[] = [];
+    const provider = await local.create(local.settingsSchema.parse({}), {
+      project,
+      projectDir: dataDir,
+      events: { emit: (e) => events.push(e) },
+    });
+    return {
+      provider,
+      cleanup: async () => {
+        assert.deepEqual(processesMentioning(dataDir), [], 'no QEMU left running');
+        const machines = join(dataDir, 'local', project, 'machines');
+        assert.deepEqual(existsSync(machines) ? readdirSync(machines) : [], [], 'no machine folder left');
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  },
+  {
+    baseRef: 'debian-12',
+    project,
+    assertMachineGone: async (machine) => {
+      assert.equal(existsSync(join(dataDir, 'local', project, 'machines', machine.id)), false, 'run folder removed');
+      assert.deepEqual(processesMentioning(join(dataDir, 'local', project, 'machines', machine.id)), [], 'QEMU process gone');
+    },
+  },
+);
