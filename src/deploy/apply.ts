@@ -43,10 +43,11 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
     const results = await Promise.allSettled(
       toCreate.map((server) =>
         limit(async () => {
+          const started = performance.now();
           const machine = await createServer(server, opts);
           created.push(machine);
           cleanup.defer(`new server ${machine.name}`, (s) => provider.destroyMachine(machine, s));
-          await waitHealthy(machine, opts.deployment[server.image]!, opts);
+          await waitHealthy(machine, opts.deployment[server.image]!, opts, started);
         }),
       ),
     );
@@ -103,9 +104,8 @@ function createServer(server: PlannedServer, opts: ApplyOptions): Promise<Machin
   );
 }
 
-async function waitHealthy(machine: Machine, config: DeploymentImageConfig, opts: ApplyOptions): Promise<void> {
+async function waitHealthy(machine: Machine, config: DeploymentImageConfig, opts: ApplyOptions, started: number): Promise<void> {
   const events = scoped(opts.events, machine.name);
-  const started = performance.now();
   const ssh = await waitForSsh(machine.ssh, opts.keys.privateKey, {
     timeoutMs: opts.sshTimeoutMs ?? 300_000,
     signal: opts.signal,
@@ -113,9 +113,8 @@ async function waitHealthy(machine: Machine, config: DeploymentImageConfig, opts
   });
   try {
     const check = config['health-check'];
-    if (!check) return;
-    const deadline = performance.now() + check.timeout * 1000;
-    for (let attempt = 1; ; attempt++) {
+    const deadline = performance.now() + (check?.timeout ?? 0) * 1000;
+    for (let attempt = 1; check; attempt++) {
       const r = await ssh.exec(check.command, { signal: opts.signal, timeoutMs: Math.max(1000, deadline - performance.now()) }).catch((err: Error) => ({
         code: -1,
         stdout: '',
@@ -133,5 +132,10 @@ async function waitHealthy(machine: Machine, config: DeploymentImageConfig, opts
   } finally {
     ssh.close();
   }
-  events.emit({ type: 'step-done', step: 'launch', message: 'healthy', durationMs: Math.round(performance.now() - started) });
+  events.emit({
+    type: 'step-done',
+    step: 'launch',
+    message: config['health-check'] ? 'healthy (SSH and health check)' : 'healthy (SSH answers)',
+    durationMs: Math.round(performance.now() - started),
+  });
 }

@@ -4,7 +4,8 @@ import { environmentState, pickEnvironment } from '../../deploy/environment.js';
 import { deployKeys } from '../../deploy/keys.js';
 import { isEmptyPlan, planEnvironment, type DeployMode, type EnvironmentPlan } from '../../deploy/plan.js';
 import { UserFacingError } from '../../core/errors.js';
-import type { ImageVersion } from '../../providers/types.js';
+import type { ImageVersion, Server } from '../../providers/types.js';
+import type { DeploymentImageConfig } from '../../config/schema.js';
 import { LABELS } from '../../providers/types.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';
 
@@ -21,7 +22,7 @@ export function run(ctx: CommandContext, env: string | undefined, opts: DeployOp
 export async function deploy(
   ctx: CommandContext,
   env: string | undefined,
-  opts: { mode: DeployMode; planOnly: boolean; parallel: number; only?: string[]; pin?: (versions: ImageVersion[], servers: import('../../providers/types.js').Server[]) => Record<string, ImageVersion> },
+  opts: { mode: DeployMode; planOnly: boolean; parallel: number; only?: string[]; pin?: (versions: ImageVersion[], servers: Server[], deployment: Record<string, DeploymentImageConfig>) => Record<string, ImageVersion> },
 ): Promise<number> {
   const config = await loadProject(ctx);
   const environment = pickEnvironment(config, env);
@@ -31,7 +32,7 @@ export async function deploy(
     const deployment = Object.fromEntries(
       Object.entries(config.deployments[environment]!).filter(([image]) => !opts.only || opts.only.includes(image)),
     );
-    const plan = planEnvironment({ environment, deployment, versions, servers, mode: opts.mode, pin: opts.pin?.(versions, servers) });
+    const plan = planEnvironment({ environment, deployment, versions, servers, mode: opts.mode, pin: opts.pin?.(versions, servers, deployment) });
     const missing = plan.missing.filter((image) => opts.mode === 'cold' || !deployment[image]!['cold-only']);
     if (missing.length) {
       throw new UserFacingError(`cannot deploy ${environment}: no version of ${missing.join(', ')} to deploy`, {

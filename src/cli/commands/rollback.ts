@@ -12,7 +12,11 @@ export function run(ctx: CommandContext, env: string, image: string | undefined,
     planOnly: !!opts.plan,
     parallel: opts.parallel,
     only: image ? [image] : undefined,
-    pin: (versions, servers) => rollbackTargets(env, image, opts.to, versions, servers),
+    pin: (versions, servers, deployment) => {
+      // A warm deploy leaves cold-only images alone, so a rollback does too, unless one is named.
+      const coldOnly = Object.keys(deployment).filter((name) => deployment[name]!['cold-only'] && name !== image);
+      return rollbackTargets(env, image, opts.to, versions, servers.filter((s) => !coldOnly.includes(s.labels[LABELS.image]!)));
+    },
   });
 }
 

@@ -16,14 +16,14 @@ export async function run(ctx: CommandContext, env: string | undefined): Promise
         image: s.labels[LABELS.image] ?? '',
         version: s.labels[LABELS.version] ?? '',
         state: s.state,
-        address: s.address ?? `${s.ssh.host}:${s.ssh.port}`,
+        address: s.address ?? s.ssh.host,
         ssh: s.ssh,
         id: s.id,
       }))
       .sort((a, b) => a.environment.localeCompare(b.environment) || a.name.localeCompare(b.name, undefined, { numeric: true }));
     if (ctx.globals.json) ctx.reporter.printJson({ servers: rows });
     else if (!rows.length) ctx.reporter.print(env ? `no servers in ${env}` : 'no servers');
-    else ctx.reporter.print(table(['NAME', 'IMAGE', 'VERSION', 'STATE', 'ADDRESS'], rows.map((r) => [r.name, r.image, r.version, r.state, r.address])));
+    else ctx.reporter.print(table(['NAME', 'IMAGE', 'VERSION', 'STATE', 'ADDRESS', 'SSH'], rows.map((r) => [r.name, r.image, r.version, r.state, r.address, `${r.ssh.user}@${r.ssh.host}:${r.ssh.port}`])));
     return 0;
   } finally {
     await provider.close?.();
