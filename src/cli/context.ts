@@ -31,6 +31,5 @@ export async function openProvider(ctx: CommandContext, config: ProjectConfig): 
     projectDir: config.projectDir,
     events: ctx.reporter,
   });
-  ctx.reporter.emit({ type: 'debug', message: `provider: ${await provider.describe()}` });
   return provider;
 }
