@@ -36,10 +36,6 @@ import { qemuVersion } from './qemu.js';
 import { machineOptionsSchema, parsePortForward, type LocalSettings } from './settings.js';
 import { deleteVersion, listVersionRecords, readVersionRecord, saveVersion, toImageVersion } from './versions.js';
 
-/** How long a machine gets to power off by itself (the pipeline asked it over SSH) before we press its power button. */
-const STOP_GRACE_MS = 60_000;
-/** After the ACPI power button, before the process is killed. */
-const POWERDOWN_GRACE_MS = 30_000;
 
 export class LocalProvider implements Provider {
   readonly name = 'local';
@@ -157,11 +153,14 @@ export class LocalProvider implements Provider {
     const record = await readMachine(this.ctx.project, machine.id);
     if (!record) return;
     if (await isRunning(record)) {
-      let stopped = await waitForExit(record, STOP_GRACE_MS, signal);
+      // The pipeline has asked the guest to power off over SSH; give it `stop-timeout`, then press
+      // its (ACPI) power button, and only then kill it: a killed machine may lose its last writes.
+      const graceMs = this.settings['stop-timeout'] * 1000;
+      let stopped = await waitForExit(record, graceMs, signal);
       if (!stopped) {
-        this.ctx.events.emit({ type: 'warn', message: `${record.name} did not power off within ${STOP_GRACE_MS / 1000} s: pressing its power button` });
+        this.ctx.events.emit({ type: 'warn', message: `${record.name} did not power off within ${graceMs / 1000} s: pressing its power button` });
         await qmpCommand(record.qmp, 'system_powerdown').catch(() => undefined);
-        stopped = await waitForExit(record, POWERDOWN_GRACE_MS, signal);
+        stopped = await waitForExit(record, graceMs, signal);
       }
       if (!stopped) {
         this.ctx.events.emit({ type: 'warn', message: `${record.name} ignored its power button: killing it (its disk may miss the last writes)` });

@@ -51,6 +51,13 @@ export const localSettingsSchema = z.strictObject({
     .regex(/^https?:\/\/\S+$/, 'a mirror URL starts with http:// or https://')
     .optional()
     .describe('Debian mirror for building debian-12 (default: the one this machine\'s apt uses).'),
+  'stop-timeout': z
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .default(60)
+    .describe('Seconds a machine gets to power off by itself when stopped; then its power button is pressed, and after as long again it is killed.'),
   'disk-size': z
     .number()
     .int()
