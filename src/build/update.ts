@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { UserFacingError } from '../core/errors.js';
-import { scoped, type EventSink } from '../core/events.js';
+import { scoped, tee, type EventSink } from '../core/events.js';
+import { acquireLock, lockPath, type Lock } from '../core/lock.js';
 import { imageDirs, type ProjectConfig } from '../config/load.js';
 import { inputHash } from '../images/inputs.js';
 import { byNewest } from '../images/naming.js';
@@ -14,7 +15,7 @@ import { buildImage } from './pipeline.js';
 export type BuildOutcome =
   | { image: string; status: 'built'; version: ImageVersion; durationMs: number }
   | { image: string; status: 'skipped'; version: ImageVersion; reason: string }
-  | { image: string; status: 'failed'; error: Error }
+  | { image: string; status: 'failed'; error: Error; log?: string }
   | { image: string; status: 'not-run'; reason: string };
 
 export interface UpdateOptions {
@@ -28,6 +29,8 @@ export interface UpdateOptions {
   toolVersion: string;
   events: EventSink;
   signal: AbortSignal;
+  /** A log file for each build (the CLI keeps them under the state directory). */
+  openLog?: (image: string, runId: string) => Promise<{ sink: EventSink; path: string; close(): Promise<void> }>;
 }
 
 export function newRunId(): string {
@@ -50,11 +53,16 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
     if (parentOutcome && (parentOutcome.status === 'failed' || parentOutcome.status === 'not-run')) {
       return { image, status: 'not-run', reason: `its parent ${parentImage} did not build` };
     }
-    const events = scoped(opts.events, image);
     return limit(async () => {
       if (opts.signal.aborted) return { image, status: 'not-run', reason: 'interrupted' };
       const started = performance.now();
+      const runId = newRunId();
+      const log = await opts.openLog?.(image, runId);
+      const events = scoped(log ? tee(opts.events, log.sink) : opts.events, image);
+      // Two commands must never build the same image at once (they would race for its version).
+      let lock: Lock | undefined;
       try {
+        lock = await acquireLock(lockPath(config.project, 'image', image), `image ${image}`);
         const imageConfig = config.images[image]!;
         let source: SourceImage;
         let parent: ImageVersionMetadata['parent'];
@@ -94,7 +102,7 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
           parent,
           inputHash: hash,
           toolVersion: opts.toolVersion,
-          runId: newRunId(),
+          runId,
           env: imageConfig.env,
           buildTimeoutMs: imageConfig['build-timeout'] * 1000,
           scriptTimeoutMs: imageConfig['script-timeout'] * 1000,
@@ -108,7 +116,13 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
         events.emit({ type: 'result', message: `built ${version.version} in ${(durationMs / 1000).toFixed(1)} s`, data: version });
         return { image, status: 'built', version, durationMs };
       } catch (err) {
-        return { image, status: 'failed', error: err as Error };
+        return { image, status: 'failed', error: err as Error, log: log?.path };
+      } finally {
+        await lock?.release();
+        if (log) {
+          opts.events.emit({ type: 'debug', scope: image, message: `full log: ${log.path}` });
+          await log.close();
+        }
       }
     });
   };

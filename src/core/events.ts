@@ -27,6 +27,11 @@ export function scoped(sink: EventSink, scope: string): EventSink {
   return { emit: (event) => sink.emit({ ...event, scope: event.scope ?? scope }) };
 }
 
+/** Send every event to each sink. */
+export function tee(...sinks: EventSink[]): EventSink {
+  return { emit: (event) => sinks.forEach((s) => s.emit(event)) };
+}
+
 /** Run `fn` as a named step, emitting step/step-done (durations let users see where time goes). */
 export async function step<T>(sink: EventSink, step: string, message: string, fn: () => Promise<T>): Promise<T> {
   const started = performance.now();

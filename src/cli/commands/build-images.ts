@@ -4,6 +4,7 @@ import { closest } from '../../config/suggest.js';
 import { CancelledError, EXIT, ScriptError, UsageError, UserFacingError } from '../../core/errors.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';
 import { seconds } from '../reporter.js';
+import { openBuildLog } from '../build-log.js';
 
 export async function buildImages(ctx: CommandContext, opts: { images?: string[]; force: boolean; parallel: number }): Promise<number> {
   const config = await loadProject(ctx);
@@ -28,6 +29,7 @@ export async function buildImages(ctx: CommandContext, opts: { images?: string[]
       toolVersion: ctx.toolVersion,
       events: ctx.reporter,
       signal: ctx.signal,
+      openLog: (image, runId) => openBuildLog(config.project, image, runId, ctx.redactor),
     });
     return summarise(ctx, outcomes);
   } finally {
@@ -41,7 +43,7 @@ function summarise(ctx: CommandContext, outcomes: BuildOutcome[]): number {
       type: 'summary',
       images: outcomes.map((o) =>
         o.status === 'failed'
-          ? { image: o.image, status: o.status, error: o.error.message, exitCode: exitCodeOf(o.error) }
+          ? { image: o.image, status: o.status, error: o.error.message, exitCode: exitCodeOf(o.error), log: o.log }
           : o,
       ),
     });
@@ -56,7 +58,7 @@ function summarise(ctx: CommandContext, outcomes: BuildOutcome[]): number {
           return `  ${o.image}: not built: ${o.reason}`;
         case 'failed': {
           const hint = o.error instanceof UserFacingError && o.error.hint ? `\n${indent(o.error.hint, '    ')}` : '';
-          return `  ${o.image}: FAILED: ${o.error.message}${hint}`;
+          return `  ${o.image}: FAILED: ${o.error.message}${hint}${o.log ? `\n    full log: ${o.log}` : ''}`;
         }
       }
     });

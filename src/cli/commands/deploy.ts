@@ -4,6 +4,7 @@ import { environmentState, pickEnvironment } from '../../deploy/environment.js';
 import { deployKeys } from '../../deploy/keys.js';
 import { isEmptyPlan, planEnvironment, type DeployMode, type EnvironmentPlan } from '../../deploy/plan.js';
 import { UserFacingError } from '../../core/errors.js';
+import { acquireLock, lockPath } from '../../core/lock.js';
 import type { ImageVersion, Server } from '../../providers/types.js';
 import type { DeploymentImageConfig } from '../../config/schema.js';
 import { LABELS } from '../../providers/types.js';
@@ -26,6 +27,7 @@ export async function deploy(
 ): Promise<number> {
   const config = await loadProject(ctx);
   const environment = pickEnvironment(config, env);
+  const lock = await acquireLock(lockPath(config.project, 'env', environment), `environment ${environment}`);
   const provider = await openProvider(ctx, config);
   try {
     const { servers, versions } = await environmentState(provider, config, environment, ctx.signal);
@@ -48,6 +50,7 @@ export async function deploy(
     return 0;
   } finally {
     await provider.close?.();
+    await lock.release();
   }
 }
 

@@ -2,11 +2,13 @@
 import { createInterface } from 'node:readline/promises';
 import { environmentState, pickEnvironment } from '../../deploy/environment.js';
 import { UsageError } from '../../core/errors.js';
+import { acquireLock, lockPath } from '../../core/lock.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';
 
 export async function run(ctx: CommandContext, env: string, opts: { yes: boolean }): Promise<number> {
   const config = await loadProject(ctx);
   const environment = pickEnvironment(config, env);
+  const lock = await acquireLock(lockPath(config.project, 'env', environment), `environment ${environment}`);
   const provider = await openProvider(ctx, config);
   try {
     const { servers } = await environmentState(provider, config, environment, ctx.signal);
@@ -32,5 +34,6 @@ export async function run(ctx: CommandContext, env: string, opts: { yes: boolean
     return 0;
   } finally {
     await provider.close?.();
+    await lock.release();
   }
 }
