@@ -15,7 +15,7 @@ import type { Accelerator } from './accelerator.js';
 import type { BootSpec } from './base-record.js';
 import { readJson, writeJsonAtomic } from './files.js';
 import { machineDir, machinesDir } from './layout.js';
-import { processMatches, run, tail } from './process.js';
+import { processMatches, processesMentioning, run, tail } from './process.js';
 import { cloudInitSeed, hostnameFor, machineArgs } from './qemu-args.js';
 import { QEMU_SYSTEM } from './qemu.js';
 import type { PortForward } from './settings.js';
@@ -65,9 +65,15 @@ export async function writeMachine(record: MachineRecord): Promise<void> {
   await writeJsonAtomic(join(machineDir(record.project, record.id), RECORD), record);
 }
 
+/** Whether `pid` is a live QEMU started for run folder `dir` (its files are on its command line). */
+function isMachineProcess(pid: number, dir: string): Promise<boolean> {
+  // With the slash: machine "web-1a2b3c" must not match the folder of "web-1a2b3c-4d5e6f".
+  return processMatches(pid, `${dir}/`);
+}
+
 /** Whether the machine's QEMU is running (the pid is alive and is QEMU started for this run folder). */
 export async function isRunning(record: MachineRecord): Promise<boolean> {
-  return !!record.pid && (await processMatches(record.pid, machineDir(record.project, record.id)));
+  return !!record.pid && (await isMachineProcess(record.pid, machineDir(record.project, record.id)));
 }
 
 /** Create the run folder and overlay, start QEMU; on any failure nothing is left behind. */
@@ -140,25 +146,20 @@ async function startQemu(spec: LaunchSpec, record: MachineRecord, dir: string, s
     seedDir,
   });
   // With -daemonize the first process exits once the machine runs (or failed to start, saying why
-  // on stderr). The daemon calls setsid(): a Ctrl-C in the terminal does not reach it.
+  // on stderr). The daemon calls setsid(): a Ctrl-C in the terminal does not reach it. The start is
+  // not cut short by the signal: killing QEMU between its fork and its pid file could leave an
+  // orphan nobody knows about. It takes well under a second; the caller checks the signal after.
   const log = join(dir, 'qemu.log');
   const handle = await open(log, 'w');
   try {
-    await run(QEMU_SYSTEM, args, {
-      signal,
-      timeoutMs: 60_000,
-      operation: `starting machine ${spec.name}`,
-      outputFd: handle.fd,
-    });
+    await run(QEMU_SYSTEM, args, { timeoutMs: 60_000, operation: `starting machine ${spec.name}`, outputFd: handle.fd });
   } catch (err) {
     const said = await readFile(log, 'utf8').catch(() => '');
-    // The daemon may exist already (an abort right after the fork): the caller's cleanup kills it.
-    await killRecorded(dir);
-    if (err instanceof CancelledError) throw err;
     throw new ProviderError({ provider: 'local', operation: `starting machine ${spec.name}`, message: `${(err as Error).message}${tail(said)}`, cause: err });
   } finally {
     await handle.close();
   }
+  if (signal.aborted) throw new CancelledError();
   const pid = Number((await readFile(join(dir, PID_FILE), 'utf8')).trim());
   if (!Number.isInteger(pid) || pid <= 0) throw new Error(`QEMU wrote no usable pid file in ${dir}`);
   return pid;
@@ -167,7 +168,7 @@ async function startQemu(spec: LaunchSpec, record: MachineRecord, dir: string, s
 /** Kill the QEMU whose pid file is in `dir`, if it is still ours. */
 async function killRecorded(dir: string): Promise<void> {
   const pid = Number((await readFile(join(dir, PID_FILE), 'utf8').catch(() => '')).trim());
-  if (pid > 0 && (await processMatches(pid, dir))) await killMachineProcess(pid, dir);
+  if (pid > 0 && (await isMachineProcess(pid, dir))) await killMachineProcess(pid, dir);
 }
 
 /** SIGTERM (QEMU exits cleanly on it), then SIGKILL; waits until the process is gone. */
@@ -181,12 +182,12 @@ export async function killMachineProcess(pid: number, dir: string): Promise<void
   };
   signalPid('SIGTERM');
   for (let waited = 0; waited < 5000; waited += 100) {
-    if (!(await processMatches(pid, dir))) return;
+    if (!(await isMachineProcess(pid, dir))) return;
     await sleep(100);
   }
   signalPid('SIGKILL');
   for (let waited = 0; waited < 10_000; waited += 100) {
-    if (!(await processMatches(pid, dir))) return;
+    if (!(await isMachineProcess(pid, dir))) return;
     await sleep(100);
   }
   throw new Error(`QEMU process ${pid} did not exit after SIGKILL`);
@@ -197,8 +198,10 @@ export async function removeMachine(project: string, id: string): Promise<void> 
   const dir = machineDir(project, id);
   if (!existsSync(dir)) return;
   const record = await readMachine(project, id).catch(() => undefined);
-  if (record?.pid && (await processMatches(record.pid, dir))) await killMachineProcess(record.pid, dir);
+  if (record?.pid && (await isMachineProcess(record.pid, dir))) await killMachineProcess(record.pid, dir);
   await killRecorded(dir);
+  // Belt and braces: any process still started for this folder (a launch that timed out midway).
+  for (const pid of await processesMentioning(`${dir}/`)) await killMachineProcess(pid, dir);
   await rm(dir, { recursive: true, force: true });
 }
 

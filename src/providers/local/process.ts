@@ -4,7 +4,7 @@
  * (mmdebstrap runs apt and dpkg under it).
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { CancelledError, ProviderError } from '../../core/errors.js';
 import { sleep } from '../../core/wait.js';
 
@@ -154,4 +154,14 @@ export async function processMatches(pid: number, marker: string): Promise<boole
   } catch {
     return false;
   }
+}
+
+/** Pids of live processes with an argument containing `marker`. */
+export async function processesMentioning(marker: string): Promise<number[]> {
+  const pids = (await readdir('/proc')).filter((p) => /^\d+$/.test(p)).map(Number);
+  const found: number[] = [];
+  for (const pid of pids) {
+    if (pid !== process.pid && (await processMatches(pid, marker))) found.push(pid);
+  }
+  return found;
 }
