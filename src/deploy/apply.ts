@@ -9,7 +9,7 @@ import { UserFacingError } from '../core/errors.js';
 import { scoped, type EventSink } from '../core/events.js';
 import { sleep } from '../core/wait.js';
 import type { DeploymentImageConfig } from '../config/schema.js';
-import { LABELS, type Machine, type Provider } from '../providers/types.js';
+import { LABELS, type LaunchRequest, type Machine, type Provider } from '../providers/types.js';
 import { waitForSsh } from '../ssh/client.js';
 import { semaphore } from '../build/update.js';
 import type { EnvironmentPlan, PlannedServer } from './plan.js';
@@ -40,19 +40,40 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
   const limit = semaphore(Math.max(1, opts.parallel));
   const toCreate = plan.images.flatMap((i) => i.create);
   try {
-    const results = await Promise.allSettled(
-      toCreate.map((server) =>
-        limit(async () => {
-          const started = performance.now();
-          const machine = await createServer(server, opts);
-          created.push(machine);
-          cleanup.defer(`new server ${machine.name}`, (s) => provider.destroyMachine(machine, s));
-          await waitHealthy(machine, opts.deployment[server.image]!, opts, started);
-        }),
-      ),
+    const started = performance.now();
+    let machines: Machine[];
+    if (provider.launchMachines && toCreate.length) {
+      // The provider batches: one call for all, and either all start or none is left.
+      toCreate.forEach((server) => scoped(opts.events, server.name).emit({ type: 'step', step: 'launch', message: `creating from ${server.version.version}` }));
+      machines = await provider.launchMachines(toCreate.map((server) => launchRequest(server, opts)), signal);
+      for (const machine of machines) {
+        created.push(machine);
+        cleanup.defer(`new server ${machine.name}`, (s) => provider.destroyMachine(machine, s));
+      }
+    } else {
+      const launched = await Promise.allSettled(
+        toCreate.map((server) =>
+          limit(async () => {
+            scoped(opts.events, server.name).emit({ type: 'step', step: 'launch', message: `creating from ${server.version.version}` });
+            const machine = await provider.launchMachine(launchRequest(server, opts), signal);
+            created.push(machine);
+            cleanup.defer(`new server ${machine.name}`, (s) => provider.destroyMachine(machine, s));
+            return machine;
+          }),
+        ),
+      );
+      const failed = launched.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      machines = created;
+    }
+    const healthy = await Promise.allSettled(
+      machines.map((machine) => {
+        const server = toCreate.find((s) => s.name === machine.name)!;
+        return waitHealthy(machine, opts.deployment[server.image]!, opts, started);
+      }),
     );
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    const unhealthy = healthy.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (unhealthy) throw unhealthy.reason;
   } catch (err) {
     if (cleanup.size) {
       opts.events.emit({ type: 'warn', message: 'the deploy failed: removing the new servers; the old ones keep running' });
@@ -73,35 +94,30 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
   return { created, destroyed };
 }
 
-function createServer(server: PlannedServer, opts: ApplyOptions): Promise<Machine> {
+function launchRequest(server: PlannedServer, opts: ApplyOptions): LaunchRequest {
   const config = opts.deployment[server.image]!;
   const index = Number(/(\d+)\.[^.]+$/.exec(server.name)?.[1] ?? 1);
-  const events = scoped(opts.events, server.name);
-  events.emit({ type: 'step', step: 'launch', message: `creating from ${server.version.version}` });
-  return opts.provider.launchMachine(
-    {
-      name: server.name,
-      source: { kind: 'version', version: server.version },
-      authorizedKey: opts.keys.authorizedKeys,
-      labels: {
-        [LABELS.project]: opts.project,
-        [LABELS.role]: 'server',
-        [LABELS.environment]: opts.plan.environment,
-        [LABELS.image]: server.image,
-        [LABELS.version]: server.version.version,
-      },
-      options: {
-        size: config.size,
-        region: config.region,
-        // Several servers of one image cannot share a host port: server N takes HOST+N-1.
-        ports: config.ports?.map((p) => {
-          const [host, guest] = p.split(':').map(Number);
-          return `${host! + index - 1}:${guest}`;
-        }),
-      },
+  return {
+    name: server.name,
+    source: { kind: 'version', version: server.version },
+    authorizedKey: opts.keys.authorizedKeys,
+    labels: {
+      [LABELS.project]: opts.project,
+      [LABELS.role]: 'server',
+      [LABELS.environment]: opts.plan.environment,
+      [LABELS.image]: server.image,
+      [LABELS.version]: server.version.version,
     },
-    opts.signal,
-  );
+    options: {
+      size: config.size,
+      region: config.region,
+      // Several servers of one image cannot share a host port: server N takes HOST+N-1.
+      ports: config.ports?.map((p) => {
+        const [host, guest] = p.split(':').map(Number);
+        return `${host! + index - 1}:${guest}`;
+      }),
+    },
+  };
 }
 
 async function waitHealthy(machine: Machine, config: DeploymentImageConfig, opts: ApplyOptions, started: number): Promise<void> {

@@ -114,6 +114,11 @@ export interface Provider {
   /** Start a machine; resolves once the provider reports it running with an SSH endpoint. */
   launchMachine(req: LaunchRequest, signal: AbortSignal): Promise<Machine>;
   /**
+   * Start several machines at once, where the provider can batch them (one create request for
+   * many, one poll for all). Either every machine starts, or none is left.
+   */
+  launchMachines?(reqs: LaunchRequest[], signal: AbortSignal): Promise<Machine[]>;
+  /**
    * Wait until the machine has stopped (the pipeline asks the guest to power off over SSH
    * first); force it off if it does not stop within the provider's grace period.
    */
