@@ -1,7 +1,7 @@
 /**
- * The local provider's failure paths, with real QEMU: cancelling a base build or a launch, a
+ * The local provider with real QEMU beyond the contract: cancelling a base build or a launch, a
  * machine that will not power off, a machine that died, a port that is taken. After each, nothing
- * may be left running or on disk.
+ * may be left running or on disk. And a configured base (file:// download, checksum, direct kernel boot).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,12 +9,16 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import ssh2 from 'ssh2';
 import { CancelledError } from '../../src/core/errors.js';
 import type { ProgressEvent } from '../../src/core/events.js';
 import type { Machine, Provider, SourceImage } from '../../src/providers/types.js';
 import local from '../../src/providers/local/index.js';
+import { sshExec, waitForSsh } from '../contract/ssh.js';
 
 const project = 'e2e';
 const root = mkdtempSync(join(tmpdir(), 'provisional-e2e-local-'));
@@ -36,6 +40,12 @@ function processesMentioning(text: string): string[] {
     });
 }
 
+async function sha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 function assertNothingLeft(): void {
   assert.deepEqual(processesMentioning(dataDir), [], 'no QEMU left');
   assert.deepEqual(existsSync(machinesDir) ? readdirSync(machinesDir) : [], [], 'no run folder left');
@@ -45,7 +55,7 @@ async function makeProvider(settings: Record<string, unknown> = {}, events: Prog
   return local.create(local.settingsSchema.parse(settings), { project, projectDir: root, events: { emit: (e) => events.push(e) } });
 }
 
-describe('local provider: failures leave nothing behind', () => {
+describe('local provider with real QEMU: failure paths, configured bases', () => {
   let provider: Provider;
   let base: SourceImage;
   const previous = process.env.PROVISIONAL_DATA_DIR;
@@ -134,6 +144,52 @@ describe('local provider: failures leave nothing behind', () => {
       blocker.close();
     }
     assertNothingLeft();
+  });
+
+  it('a configured base is downloaded once, verified, and boots; a wrong checksum is refused', { timeout: 600_000 }, async () => {
+    // The "download" is the debian-12 base this machine built, over file://, so that it needs no network.
+    const builtIn = await provider.listBaseImages(new AbortController().signal);
+    assert.ok(builtIn.some((b) => b.ref === 'debian-12' && b.ready));
+    const from = dirname(base.kind === 'base' ? base.id : '');
+    const artifact = async (file: string) => ({ url: pathToFileURL(join(from, file)).href, checksum: `sha256:${await sha256(join(from, file))}` });
+    const disk = await artifact('disk.qcow2');
+    const cacheDir = join(root, 'cache-configured');
+    const previousCache = process.env.PROVISIONAL_CACHE_DIR;
+    process.env.PROVISIONAL_CACHE_DIR = cacheDir;
+    try {
+      const bad = await makeProvider({ bases: { broken: { ...disk, checksum: `sha256:${'0'.repeat(64)}` } } });
+      await assert.rejects(bad.prepareBase('broken', new AbortController().signal), /does not match its checksum: expected sha256:0+, got sha256:[0-9a-f]{64}/);
+      assert.deepEqual(readdirSync(join(cacheDir, 'bases')), [], 'nothing kept of a bad download');
+
+      const events: ProgressEvent[] = [];
+      const configured = await makeProvider(
+        { bases: { copy: { ...disk, kernel: await artifact('vmlinuz'), initrd: await artifact('initrd.img'), append: 'root=/dev/vda rw console=ttyS0' } } },
+        events,
+      );
+      const signal = new AbortController().signal;
+      assert.deepEqual((await configured.listBaseImages(signal)).map((b) => [b.ref, b.ready]), [['debian-12', false], ['copy', false]], 'listing never downloads');
+      const source = await configured.prepareBase('copy', signal);
+      assert.ok(events.some((e) => e.type === 'step' && /downloading the base image copy/.test(e.message)));
+      assert.deepEqual((await configured.listBaseImages(signal)).find((b) => b.ref === 'copy')?.ready, true);
+      events.length = 0;
+      await configured.prepareBase('copy', signal);
+      assert.equal(events.filter((e) => e.type === 'step').length, 0, 'cached: not downloaded again');
+
+      const pair = ssh2.utils.generateKeyPairSync('ed25519');
+      const machine = await configured.launchMachine({ name: 'from-copy', source, authorizedKey: pair.public.trim(), labels: {} }, signal);
+      try {
+        const client = await waitForSsh(machine.ssh, pair.private, 300_000);
+        const result = await sshExec(client, 'hostname');
+        client.end();
+        assert.equal(result.stdout.trim(), 'from-copy');
+      } finally {
+        await configured.destroyMachine(machine, signal);
+      }
+      assertNothingLeft();
+    } finally {
+      if (previousCache === undefined) delete process.env.PROVISIONAL_CACHE_DIR;
+      else process.env.PROVISIONAL_CACHE_DIR = previousCache;
+    }
   });
 
   it('a base build cancelled midway removes its work folder and releases its lock', { timeout: 180_000 }, async () => {
