@@ -1,0 +1,21 @@
+/**
+ * The aws provider: builders and servers are EC2 instances, versions are AMIs (with their EBS
+ * snapshots). The AWS SDK loads in create(), never for `validate`.
+ */
+import type { ProviderDefinition } from '../types.js';
+import { awsSettingsSchema, checkBaseRef, type AwsSettings } from './settings.js';
+
+const aws: ProviderDefinition<AwsSettings> = {
+  name: 'aws',
+  description: 'AWS EC2 instances and AMIs',
+  settingsSchema: awsSettingsSchema,
+  checkBaseRef: (ref) => checkBaseRef(ref),
+  checkImageName: () => undefined,
+  secrets: () => [process.env.AWS_SECRET_ACCESS_KEY, process.env.AWS_SESSION_TOKEN].filter((s): s is string => !!s),
+  async create(settings, ctx) {
+    const { AwsProvider } = await import('./provider.js');
+    return AwsProvider.create(settings, ctx);
+  },
+};
+
+export default aws;
