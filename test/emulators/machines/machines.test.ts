@@ -1,0 +1,105 @@
+/**
+ * The machines behind the emulators: real containers, real SSH, snapshots that keep what was written.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { sshExec, waitForSsh } from '../../contract/ssh.js';
+import { BASE_LAYER, MachinePool } from './pool.js';
+import { descendants } from './container.js';
+import { makeKeyPair, nspawnPids, overlayMountsBelow } from './test-support.js';
+
+test('machines: boot, SSH on their own address, snapshot, a machine from the snapshot, nothing left', { timeout: 240_000 }, async () => {
+  const key = await makeKeyPair();
+  const pool = await MachinePool.open({ stopTimeoutMs: 20_000 });
+  try {
+    let t = Date.now();
+    const first = await pool.create({ name: 'first', layer: BASE_LAYER, authorizedKeys: [key.publicKey], labels: { role: 'builder' } });
+    assert.match(first.ip, /^127\.0\.\d+\.\d+$/);
+    assert.equal(first.state, 'running');
+    const ssh1 = await waitForSsh({ host: first.ip, port: first.port, user: 'root' }, key.privateKey, 30_000);
+    const bootMs = Date.now() - t;
+    const r1 = await sshExec(ssh1, 'hostname && echo built-by-script > /etc/provisional-marker && systemctl is-system-running --wait; cat /etc/ssh/ssh_host_ed25519_key.pub');
+    ssh1.end();
+    assert.equal(r1.code, 0, r1.stderr);
+    const [hostname, state, hostKey1] = r1.stdout.trim().split('\n');
+    assert.equal(hostname, 'first');
+    assert.equal(state, 'running');
+
+    t = Date.now();
+    await pool.stop(first.id);
+    const stopMs = Date.now() - t;
+    assert.equal(pool.get(first.id)?.state, 'stopped');
+    const layer = await pool.snapshot(first.id);
+    assert.ok(pool.hasLayer(layer));
+
+    const second = await pool.create({ name: 'second', layer, authorizedKeys: [key.publicKey] });
+    assert.notEqual(second.ip, first.ip);
+    const ssh2 = await waitForSsh({ host: second.ip, port: second.port, user: 'root' }, key.privateKey, 30_000);
+    const r2 = await sshExec(ssh2, 'hostname; cat /etc/provisional-marker; cat /etc/ssh/ssh_host_ed25519_key.pub');
+    ssh2.end();
+    assert.equal(r2.code, 0, r2.stderr);
+    const [hostname2, marker, hostKey2] = r2.stdout.trim().split('\n');
+    assert.equal(hostname2, 'second');
+    assert.equal(marker, 'built-by-script');
+    assert.notEqual(hostKey2, hostKey1, 'each machine has its own host keys');
+
+    // The stopped first machine starts again, over its snapshot.
+    await pool.start(first.id);
+    const ssh3 = await waitForSsh({ host: first.ip, port: first.port, user: 'root' }, key.privateKey, 30_000);
+    assert.equal((await sshExec(ssh3, 'cat /etc/provisional-marker')).stdout.trim(), 'built-by-script');
+    ssh3.end();
+
+    // A guest poweroff is seen as a stop.
+    const ssh4 = await waitForSsh({ host: second.ip, port: second.port, user: 'root' }, key.privateKey, 30_000);
+    sshExec(ssh4, 'systemctl poweroff', 5000).catch(() => undefined);
+    const deadline = Date.now() + 30_000;
+    while (pool.get(second.id)?.state !== 'stopped' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    ssh4.end();
+    assert.equal(pool.get(second.id)?.state, 'stopped');
+
+    await pool.destroy(second.id);
+    assert.equal(pool.get(second.id), undefined);
+    console.log(`boot to SSH ${bootMs} ms, clean stop ${stopMs} ms`);
+  } finally {
+    await pool.close();
+  }
+  assert.equal(existsSync(pool.runDir), false, 'the run directory is gone');
+  assert.deepEqual(await overlayMountsBelow(pool.runDir), []);
+  assert.deepEqual(await nspawnPids(pool.runDir), []);
+});
+
+test('machines: an emulator killed with SIGKILL leaves no machine running, and the next pool reaps its files', { timeout: 120_000 }, async () => {
+  const script = `
+    const { MachinePool, BASE_LAYER } = await import(${JSON.stringify(new URL('./pool.js', import.meta.url).href)});
+    const pool = await MachinePool.open();
+    const m = await pool.create({ name: 'orphan', layer: BASE_LAYER, authorizedKeys: [] });
+    console.log(JSON.stringify({ runDir: pool.runDir, ip: m.ip }));
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the child pool did not start within 60 s')), 60_000);
+    child.stdout.once('data', (d: Buffer) => {
+      clearTimeout(timer);
+      resolve(d.toString());
+    });
+  });
+  const { runDir } = JSON.parse(line) as { runDir: string; ip: string };
+  const started = Date.now() + 10_000;
+  while ((await nspawnPids(runDir)).length === 0 && Date.now() < started) await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await nspawnPids(runDir)).length, 1);
+  const pid = child.pid!;
+  child.kill('SIGKILL');
+  const deadline = Date.now() + 30_000;
+  while ((await nspawnPids(runDir)).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(await nspawnPids(runDir), [], 'the container shut down when its emulator died');
+  assert.deepEqual(await descendants(pid), []);
+  assert.deepEqual(await overlayMountsBelow(runDir), []);
+  const next = await MachinePool.open();
+  await next.close();
+  assert.equal(existsSync(runDir), false, 'the dead run was reaped');
+  assert.ok(!(await readFile('/proc/mounts', 'utf8')).includes(runDir));
+});
