@@ -1,0 +1,54 @@
+/**
+ * CreateTags and DeleteTags on any resource of the region, found by its id's prefix.
+ *
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateTags.html
+ */
+import type { Handler } from './cloud.js';
+import { Ec2Error, notFound } from './errors.js';
+import { addTags, readTags, type RegionState, type Tags } from './resources.js';
+
+function resourceTags(region: RegionState, id: string): Tags {
+  const prefix = id.slice(0, id.indexOf('-'));
+  const lookups: Record<string, [Map<string, { tags: Tags }>, Parameters<typeof notFound>[0]]> = {
+    i: [region.instances, 'instance'],
+    ami: [region.images, 'image'],
+    snap: [region.snapshots, 'snapshot'],
+    sg: [region.groups, 'group'],
+    key: [region.keyPairs, 'keyPair'],
+    vpc: [region.vpcs, 'vpc'],
+    subnet: [region.subnets, 'subnet'],
+  };
+  const lookup = lookups[prefix];
+  if (!lookup) throw new Ec2Error('InvalidID', `The ID '${id}' is not valid`);
+  const resource = lookup[0].get(id);
+  if (!resource) throw notFound(lookup[1], [id]);
+  return resource.tags;
+}
+
+const createTags: Handler = (_cloud, region, params) => {
+  const ids = params.strings('ResourceId');
+  if (ids.length === 0) throw new Ec2Error('MissingParameter', 'The request must contain the parameter resourceIdSet');
+  const tags = readTags(params.list('Tag'));
+  if (tags.size === 0) throw new Ec2Error('MissingParameter', 'The request must contain the parameter tagSet');
+  const targets = ids.map((id) => resourceTags(region, id));
+  for (const target of targets) addTags(target, tags);
+  return { return: true };
+};
+
+/** Without Tag, every tag goes; a Tag with a Value goes only if the value matches. */
+const deleteTags: Handler = (_cloud, region, params) => {
+  const ids = params.strings('ResourceId');
+  if (ids.length === 0) throw new Ec2Error('MissingParameter', 'The request must contain the parameter resourceIdSet');
+  const targets = ids.map((id) => resourceTags(region, id));
+  const tags = params.list('Tag').map((t) => ({ key: t.required('Key'), value: t.str('Value') }));
+  for (const target of targets) {
+    if (tags.length === 0) target.clear();
+    for (const { key, value } of tags) if (value === undefined || target.get(key) === value) target.delete(key);
+  }
+  return { return: true };
+};
+
+export const tagOperations: Record<string, Handler> = {
+  CreateTags: createTags,
+  DeleteTags: deleteTags,
+};
