@@ -8,6 +8,7 @@
  */
 import { chmod, copyFile, mkdir, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import type { EventSink } from '../../core/events.js';
 import { UserFacingError } from '../../core/errors.js';
 import type { DebianMirrors } from './mirror.js';
@@ -45,9 +46,13 @@ export function debianSources(mirrors: DebianMirrors): string[] {
   return lines;
 }
 
-export function mmdebstrapArgs(rootDir: string, earlyDir: string, mirrors: DebianMirrors): string[] {
+/** mmdebstrap's own hook that runs dpkg under eatmydata during the build only (no fsync per file), then removes itself. */
+export const EATMYDATA_HOOKS = '/usr/share/mmdebstrap/hooks/eatmydata';
+
+export function mmdebstrapArgs(rootDir: string, earlyDir: string, mirrors: DebianMirrors, eatmydata = false): string[] {
   return [
     '--variant=minbase',
+    ...(eatmydata ? [`--hook-directory=${EATMYDATA_HOOKS}`] : []),
     '--mode=root',
     '--format=directory',
     `--include=${DEBIAN_PACKAGES.join(',')}`,
@@ -77,7 +82,7 @@ export async function buildDebianBase(opts: DebianBuildOptions): Promise<Omit<Ba
   await writeGuestFiles(earlyDir, EARLY_FILES);
 
   events.emit({ type: 'info', message: `installing Debian ${SUITE} from ${opts.mirrors.mirror} (about a minute)` });
-  await run('unshare', ['--mount', '--propagation', 'private', 'mmdebstrap', ...mmdebstrapArgs(rootDir, earlyDir, opts.mirrors)], {
+  await run('unshare', ['--mount', '--propagation', 'private', 'mmdebstrap', ...mmdebstrapArgs(rootDir, earlyDir, opts.mirrors, existsSync(EATMYDATA_HOOKS))], {
     signal,
     timeoutMs: 30 * 60_000,
     termGraceMs: 10_000,

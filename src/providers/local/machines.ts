@@ -17,7 +17,7 @@ import { readJson, writeJsonAtomic } from './files.js';
 import { machineDir, machinesDir } from './layout.js';
 import { processMatches, processesMentioning, run, tail } from './process.js';
 import { cloudInitSeed, hostnameFor, machineArgs } from './qemu-args.js';
-import { QEMU_SYSTEM } from './qemu.js';
+import { QEMU_SYSTEM, createOverlay } from './qemu.js';
 import type { PortForward } from './settings.js';
 
 export interface MachineRecord {
@@ -97,7 +97,6 @@ export async function launch(spec: LaunchSpec, signal: AbortSignal): Promise<Mac
     qmp: qmpAddress(dir),
   };
   try {
-    const { createOverlay } = await import('./qemu.js');
     await createOverlay(spec.backing, spec.backingFormat, join(dir, OVERLAY), signal);
     let seedDir: string | undefined;
     if (!spec.boot.kernel) {
