@@ -4,15 +4,15 @@
  * Everything it creates is registered for removal the moment it exists, so a failed script, an
  * error, a timeout or Ctrl-C leaves nothing behind.
  */
-import { readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { create as createTar } from 'tar';
 import type { Readable } from 'node:stream';
 import { CleanupStack } from '../core/cleanup.js';
+import type { RunJournal } from '../core/journal.js';
 import { CancelledError, ScriptError, UserFacingError } from '../core/errors.js';
 import { step, type EventSink } from '../core/events.js';
-import type { ImageDirs } from '../images/inputs.js';
+import { listScripts, type ImageDirs } from '../images/inputs.js';
 import { versionName } from '../images/naming.js';
 import { LABELS, type ImageVersion, type ImageVersionMetadata, type Provider, type SourceImage } from '../providers/types.js';
 import { generateKeyPair, waitForSsh, type SshSession } from '../ssh/client.js';
@@ -41,6 +41,8 @@ export interface BuildRequest {
   signal: AbortSignal;
   /** Version names already taken, so two builds in one second do not collide. */
   takenVersions?: Set<string>;
+  /** Where what the build creates is written down first, so that a crash leaves a trail. */
+  journal?: RunJournal;
 }
 
 export async function buildImage(req: BuildRequest): Promise<ImageVersion> {
@@ -50,7 +52,9 @@ export async function buildImage(req: BuildRequest): Promise<ImageVersion> {
   const signal = AbortSignal.any([req.signal, timeout.signal]);
   const cleanup = new CleanupStack();
   try {
-    return await runPipeline(req, signal, cleanup);
+    const version = await runPipeline(req, signal, cleanup);
+    await req.journal?.finish();
+    return version;
   } catch (err) {
     const failure =
       timeout.signal.aborted && !req.signal.aborted
@@ -62,9 +66,12 @@ export async function buildImage(req: BuildRequest): Promise<ImageVersion> {
       if (req.signal.aborted) events.emit({ type: 'warn', message: 'interrupted: removing what this build created' });
       const { failed } = await cleanup.unwind(events);
       if (failed.length) {
-        events.emit({ type: 'warn', message: `left behind (remove by hand): ${failed.join('; ')}` });
+        events.emit({ type: 'warn', message: `could not remove: ${failed.join('; ')}; run \`provisional cleanup\` to try again` });
       }
+      // What the cleanup removed is no longer a leftover.
+      if (!failed.length) for (const e of [...(req.journal?.record.entries ?? [])]) await req.journal?.remove(e.kind, e.name);
     }
+    await req.journal?.finish();
     throw failure;
   } finally {
     clearTimeout(timer);
@@ -75,36 +82,36 @@ async function runPipeline(req: BuildRequest, signal: AbortSignal, cleanup: Clea
   const { provider, events } = req;
   const key = generateKeyPair(`provisional-build-${req.runId}`);
 
+  const name = `provisional-build-${req.image}-${req.runId}`;
+  const labels = { [LABELS.project]: req.project, [LABELS.run]: req.runId, [LABELS.role]: 'builder', [LABELS.image]: req.image };
+  await req.journal?.add({ kind: 'machine', name, labels });
   const machine = await step(events, 'launch', `launching builder from ${describeSource(req.source)}`, () =>
-    provider.launchMachine(
-      {
-        name: `provisional-build-${req.image}-${req.runId}`,
-        source: req.source,
-        authorizedKey: key.publicKey,
-        labels: { [LABELS.project]: req.project, [LABELS.run]: req.runId, [LABELS.role]: 'builder', [LABELS.image]: req.image },
-        options: req.options,
-      },
-      signal,
-    ),
+    provider.launchMachine({ name, source: req.source, authorizedKey: key.publicKey, labels, options: req.options }, signal).catch(async (err) => {
+      // A launch that fails leaves nothing (the provider contract); only a crash leaves a trail.
+      await req.journal?.remove('machine', name);
+      throw err;
+    }),
   );
+  await req.journal?.update('machine', name, { id: machine.id });
   const forgetBuilder = cleanup.defer(`builder ${machine.name}`, (s) => provider.destroyMachine(machine, s));
 
   const ssh = await step(events, 'ssh', 'waiting for SSH', () =>
     waitForSsh(machine.ssh, key.privateKey, { timeoutMs: req.sshTimeoutMs ?? 300_000, signal, what: `SSH on the ${req.image} builder` }),
   );
   try {
-    await step(events, 'upload', 'uploading files and scripts', () => upload(ssh, req.dirs, signal));
+    const root = asRoot(machine.ssh.user);
+    await step(events, 'upload', 'uploading files and scripts', () => upload(ssh, req.dirs, root, signal));
     const scripts = await listScripts(req.dirs.scriptsDir);
     for (const script of scripts) {
-      await step(events, 'script', `running ${script}`, () => runScript(ssh, script, req, signal));
+      await step(events, 'script', `running ${script}`, () => runScript(ssh, script, req, root, signal));
     }
     await step(events, 'clean', 'removing build leftovers (key, files, machine-id, host keys)', () =>
-      ssh.exec(cleanCommand(key.publicKey), { signal, timeoutMs: 60_000 }).then((r) => {
+      ssh.exec(root(cleanCommand(key.publicKey, machine.ssh.user)), { signal, timeoutMs: 60_000 }).then((r) => {
         if (r.code !== 0) throw new UserFacingError(`cleaning the builder failed: ${r.stderr.trim() || `status ${r.code}`}`);
       }),
     );
     // Ask the guest to power off; the connection may drop before an answer comes back.
-    await ssh.exec('systemctl poweroff --no-block || poweroff', { timeoutMs: 10_000 }).catch(() => undefined);
+    await ssh.exec(root('systemctl poweroff --no-block || poweroff'), { timeoutMs: 10_000 }).catch(() => undefined);
   } finally {
     ssh.close();
   }
@@ -119,13 +126,20 @@ async function runPipeline(req: BuildRequest, signal: AbortSignal, cleanup: Clea
     toolVersion: req.toolVersion,
     createdAt: new Date().toISOString(),
   };
+  await req.journal?.add({ kind: 'snapshot', name: version, labels });
   const result = await step(events, 'snapshot', `saving ${version}`, () => provider.snapshotMachine(machine, meta, signal));
+  await req.journal?.remove('snapshot', version);
   forgetBuilder();
-  await step(events, 'destroy', 'removing the builder', () => provider.destroyMachine(machine, signal)).catch((err) => {
-    if (err instanceof CancelledError) throw err;
-    // The version is complete; a builder we could not remove is reported, not a failed build.
-    events.emit({ type: 'warn', message: `the version is saved, but the builder ${machine.name} could not be removed: ${(err as Error).message}` });
-  });
+  const destroyed = await step(events, 'destroy', 'removing the builder', () => provider.destroyMachine(machine, signal)).then(
+    () => true,
+    (err) => {
+      if (err instanceof CancelledError) throw err;
+      // The version is complete; a builder we could not remove is reported, not a failed build.
+      events.emit({ type: 'warn', message: `the version is saved, but the builder ${machine.name} could not be removed (${(err as Error).message}); run \`provisional cleanup\`` });
+      return false;
+    },
+  );
+  if (destroyed) await req.journal?.remove('machine', name);
   return result;
 }
 
@@ -144,27 +158,30 @@ function uniqueVersionName(image: string, taken?: Set<string>): string {
   return name;
 }
 
-export async function listScripts(scriptsDir: string): Promise<string[]> {
-  if (!existsSync(scriptsDir)) return [];
-  return (await readdir(scriptsDir)).sort();
+/** scripts/ and files/ go up as one tar stream: one round trip, modes kept. */
+/**
+ * Scripts run as root. Cloud images log in as another user (admin on Debian's AMIs), which
+ * reaches root through passwordless sudo.
+ */
+function asRoot(user: string): (command: string) => string {
+  return user === 'root' ? (command) => command : (command) => `sudo -n sh -c ${shellQuote(command)}`;
 }
 
-/** scripts/ and files/ go up as one tar stream: one round trip, modes kept. */
-async function upload(ssh: SshSession, dirs: ImageDirs, signal: AbortSignal): Promise<void> {
+async function upload(ssh: SshSession, dirs: ImageDirs, root: (command: string) => string, signal: AbortSignal): Promise<void> {
   const parts = [dirs.scriptsDir, dirs.filesDir].filter((d) => existsSync(d));
   const prepare = `rm -rf ${REMOTE_DIR} && mkdir -p ${REMOTE_DIR}/files ${REMOTE_DIR}/scripts`;
   const cwd = dirname(dirs.scriptsDir);
   const result = parts.length
     ? await ssh.execWithInput(
-        `${prepare} && tar -x --no-same-owner -C ${REMOTE_DIR} -f -`,
+        root(`${prepare} && tar -x --no-same-owner -C ${REMOTE_DIR} -f -`),
         createTar({ cwd, portable: true, follow: true }, parts.map((p) => p.slice(cwd.length + 1))) as unknown as Readable,
         { signal, timeoutMs: 30 * 60_000 },
       )
-    : await ssh.exec(prepare, { signal, timeoutMs: 60_000 });
+    : await ssh.exec(root(prepare), { signal, timeoutMs: 60_000 });
   if (result.code !== 0) throw new UserFacingError(`uploading files to the builder failed: ${result.stderr.trim() || `status ${result.code}`}`);
 }
 
-async function runScript(ssh: SshSession, script: string, req: BuildRequest, signal: AbortSignal): Promise<void> {
+async function runScript(ssh: SshSession, script: string, req: BuildRequest, root: (command: string) => string, signal: AbortSignal): Promise<void> {
   const tail: string[] = [];
   const env = {
     PROVISIONAL_IMAGE: req.image,
@@ -176,7 +193,7 @@ async function runScript(ssh: SshSession, script: string, req: BuildRequest, sig
     .map(([k, v]) => `${k}=${shellQuote(v)}`)
     .join(' ');
   const command = `cd ${REMOTE_DIR}/files && exec env ${assignments} ${REMOTE_DIR}/scripts/${shellQuote(script)} </dev/null`;
-  const result = await ssh.exec(command, {
+  const result = await ssh.exec(root(command), {
     signal,
     timeoutMs: req.scriptTimeoutMs,
     onLine: (stream, line) => {
@@ -192,12 +209,14 @@ async function runScript(ssh: SshSession, script: string, req: BuildRequest, sig
  * What a build must not leave in the image: the build key, the uploaded files, the machine-id
  * and the SSH host keys (each server makes its own at first boot).
  */
-export function cleanCommand(publicKey: string): string {
-  const keys = '/root/.ssh/authorized_keys';
+export function cleanCommand(publicKey: string, user = 'root'): string {
+  const home = user === 'root' ? '/root' : `$(getent passwd ${shellQuote(user)} | cut -d: -f6)`;
+  const keys = '"$keys"';
   return [
     'set -e',
+    `keys=${home}/.ssh/authorized_keys`,
     `rm -rf ${REMOTE_DIR}`,
-    `if [ -f ${keys} ]; then grep -vxF ${shellQuote(publicKey)} ${keys} > ${keys}.new || true; if [ -s ${keys}.new ]; then cat ${keys}.new > ${keys}; else rm -f ${keys}; fi; rm -f ${keys}.new; fi`,
+    `if [ -f ${keys} ]; then grep -vxF ${shellQuote(publicKey)} ${keys} > "$keys.new" || true; if [ -s "$keys.new" ]; then cat "$keys.new" > ${keys}; else rm -f ${keys}; fi; rm -f "$keys.new"; fi`,
     'if [ -f /etc/machine-id ]; then : > /etc/machine-id; fi',
     'rm -f /var/lib/dbus/machine-id /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub /root/.bash_history',
     'sync',

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { UserFacingError } from '../core/errors.js';
 import { scoped, tee, type EventSink } from '../core/events.js';
 import { acquireLock, lockPath, type Lock } from '../core/lock.js';
+import { RunJournal } from '../core/journal.js';
 import { imageDirs, type ProjectConfig } from '../config/load.js';
 import { inputHash } from '../images/inputs.js';
 import { byNewest } from '../images/naming.js';
@@ -93,7 +94,9 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
         if (!opts.force) {
           events.emit({ type: 'info', message: latest ? `${image}: inputs changed since ${latest.version}` : `${image}: no version yet` });
         }
+        const journal = await RunJournal.open(config.project, provider.name, runId);
         const version = await buildImage({
+          journal,
           provider,
           project: config.project,
           image,

@@ -3,6 +3,7 @@ import type { Redactor } from '../core/redact.js';
 import { loadConfig, type ProjectConfig } from '../config/load.js';
 import type { Provider } from '../providers/types.js';
 import type { Reporter } from './reporter.js';
+import { unfinishedRuns } from '../core/journal.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -25,7 +26,17 @@ export async function loadProject(ctx: CommandContext): Promise<ProjectConfig> {
   return config;
 }
 
-export async function openProvider(ctx: CommandContext, config: ProjectConfig): Promise<Provider> {
+export async function openProvider(ctx: CommandContext, config: ProjectConfig, opts: { quiet?: boolean } = {}): Promise<Provider> {
+  if (!opts.quiet) {
+    // A run killed before it could clean up has left a journal: say so at every command.
+    for (const run of await unfinishedRuns(config.project)) {
+      if (!run.entries.length) continue;
+      ctx.reporter.emit({
+        type: 'warn',
+        message: `\`provisional ${run.command}\` (pid ${run.pid}, ${run.started}) did not finish and may have left ${run.entries.map((e) => e.name).join(', ')}; run \`provisional cleanup\``,
+      });
+    }
+  }
   const provider = await config.provider.definition.create(config.provider.settings, {
     project: config.project,
     projectDir: config.projectDir,

@@ -146,6 +146,13 @@ export async function main(argv: string[]): Promise<number> {
     .description('destroy every server of an environment')
     .action(action(() => import('./commands/destroy.js')));
 
+  program
+    .command('cleanup')
+    .option('--dry-run', 'list what would be removed')
+    .option('-y, --yes', 'do not ask')
+    .description('remove what interrupted or killed runs left at the provider (builders, keys, security groups, half-made snapshots)')
+    .action(action(() => import('./commands/cleanup.js')));
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {

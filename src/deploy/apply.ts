@@ -11,7 +11,8 @@ import { sleep } from '../core/wait.js';
 import type { DeploymentImageConfig } from '../config/schema.js';
 import { LABELS, type LaunchRequest, type Machine, type Provider } from '../providers/types.js';
 import { waitForSsh } from '../ssh/client.js';
-import { semaphore } from '../build/update.js';
+import { newRunId, semaphore } from '../build/update.js';
+import { RunJournal } from '../core/journal.js';
 import type { EnvironmentPlan, PlannedServer } from './plan.js';
 import type { DeployKeys } from './keys.js';
 
@@ -39,6 +40,8 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
   const created: Machine[] = [];
   const limit = semaphore(Math.max(1, opts.parallel));
   const toCreate = plan.images.flatMap((i) => i.create);
+  const journal = await RunJournal.open(opts.project, provider.name, newRunId());
+  for (const server of toCreate) await journal.add({ kind: 'machine', name: server.name, labels: launchRequest(server, opts).labels });
   try {
     const started = performance.now();
     let machines: Machine[];
@@ -75,12 +78,18 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
     const unhealthy = healthy.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (unhealthy) throw unhealthy.reason;
   } catch (err) {
+    let failed: string[] = [];
     if (cleanup.size) {
       opts.events.emit({ type: 'warn', message: 'the deploy failed: removing the new servers; the old ones keep running' });
-      await cleanup.unwind(opts.events);
+      ({ failed } = await cleanup.unwind(opts.events));
     }
+    if (!failed.length) for (const server of toCreate) await journal.remove('machine', server.name);
+    await journal.finish();
     throw err;
   }
+  // The new servers are the environment's now, no longer a deploy's leftovers.
+  for (const server of toCreate) await journal.remove('machine', server.name);
+  await journal.finish();
   // Every new server is healthy: now the old ones can go.
   const destroyed: string[] = [];
   for (const image of plan.images) {

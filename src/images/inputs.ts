@@ -53,6 +53,12 @@ export async function listTree(root: string, prefix: string): Promise<InputEntry
   return out;
 }
 
+/** The scripts of an image, in the order they run: lexical. */
+export async function listScripts(scriptsDir: string): Promise<string[]> {
+  if (!(await exists(scriptsDir))) return [];
+  return (await readdir(scriptsDir)).sort();
+}
+
 export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }

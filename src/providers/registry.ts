@@ -3,11 +3,16 @@
  * Adding a provider means adding a folder; nothing here names one.
  */
 import { readdirSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ProviderDefinition } from './types.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
+/**
+ * The providers folder: this file's own folder when compiled as is (dist/src/providers); when
+ * bundled, this code sits in a chunk at the bundle's root, beside providers/.
+ */
+const self = dirname(fileURLToPath(import.meta.url));
+const here = existsSync(join(self, 'registry.js')) || basename(self) === 'providers' ? self : join(self, 'providers');
 
 export function availableProviders(): string[] {
   return readdirSync(here, { withFileTypes: true })

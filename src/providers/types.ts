@@ -134,6 +134,14 @@ export interface Provider {
   /** Servers of this project, found by their labels. */
   listServers?(filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal): Promise<Server[]>;
 
+  /**
+   * Remove what a run left besides machines (temporary keys, security groups, half-made
+   * snapshots named in `snapshots`: versions whose snapshot step never finished), found by the
+   * run id in names or tags. Returns what it removed (or, with
+   * dryRun, what it would). Used by `provisional cleanup` after a crash.
+   */
+  removeRunResources?(runId: string, opts: { dryRun: boolean; signal: AbortSignal; snapshots?: string[] }): Promise<string[]>;
+
   /** Release anything held (connections, timers). */
   close?(): Promise<void>;
 }

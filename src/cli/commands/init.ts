@@ -1,13 +1,13 @@
 /** `provisional init`: config/provisional/config.yml and a sample image tree, never overwriting. */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { sampleTree, writeSampleTree } from '../../config/init.js';
 import { CONFIG_RELATIVE_PATH } from '../../config/load.js';
 import { closest } from '../../config/suggest.js';
 import { UsageError } from '../../core/errors.js';
 import { availableProviders } from '../../providers/registry.js';
 import type { CommandContext } from '../context.js';
+import { packageRoot } from '../version.js';
 
 export async function run(ctx: CommandContext, opts: { provider: string }): Promise<number> {
   const root = process.cwd();
@@ -21,7 +21,7 @@ export async function run(ctx: CommandContext, opts: { provider: string }): Prom
     const guess = closest(opts.provider, providers);
     throw new UsageError(`unknown provider "${opts.provider}"`, guess ? `did you mean "${guess}"?` : `available: ${providers.join(', ')}`);
   }
-  const schemaUrl = pathToFileURL(resolve(new URL('../../../../schema/config.schema.json', import.meta.url).pathname)).href;
+  const schemaUrl = new URL('schema/config.schema.json', packageRoot()).href;
   const { written, kept } = await writeSampleTree(root, sampleTree(opts.provider, existsSync(new URL(schemaUrl)) ? schemaUrl : undefined));
   if (ctx.globals.json) {
     ctx.reporter.printJson({ config: configFile, written, kept });

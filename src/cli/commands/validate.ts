@@ -1,6 +1,6 @@
 /** `provisional validate`: the config and image folders, checked without calling the provider. */
-import { listScripts } from '../../build/pipeline.js';
 import { imageDirs } from '../../config/load.js';
+import { listScripts } from '../../images/inputs.js';
 import { loadProject, type CommandContext } from '../context.js';
 
 export async function run(ctx: CommandContext): Promise<number> {

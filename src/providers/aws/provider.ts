@@ -457,6 +457,36 @@ export class AwsProvider implements Provider {
     }
   }
 
+  async removeRunResources(runId: string, opts: { dryRun: boolean; signal: AbortSignal; snapshots?: string[] }): Promise<string[]> {
+    const found: string[] = [];
+    const name = `provisional-build-${runId}`;
+    // Instances of the run must be gone before their security group can go.
+    const instances = await this.describeInstances(
+      { Filters: [{ Name: `tag:${LABELS.run}`, Values: [runId] }, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down'] }] },
+      'find the run\'s instances',
+      opts.signal,
+    );
+    if (!opts.dryRun && instances.length) await this.terminate(instances.map((i) => i.InstanceId!), opts.signal, true);
+    const keys = await this.call('find key pairs', (s) => this.ec2.send(new DescribeKeyPairsCommand({ Filters: [{ Name: 'key-name', Values: [name] }] }), { abortSignal: s }), opts.signal);
+    for (const key of keys.KeyPairs ?? []) {
+      found.push(`key pair ${key.KeyName}`);
+      if (!opts.dryRun) await this.deleteTemporary({ [TEMP_KEY]: key.KeyName! }, opts.signal);
+    }
+    const groups = await this.call('find security groups', (s) => this.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }] }), { abortSignal: s }), opts.signal);
+    for (const group of groups.SecurityGroups ?? []) {
+      found.push(`security group ${group.GroupName} (${group.GroupId})`);
+      if (!opts.dryRun) await this.deleteTemporary({ [TEMP_GROUP]: group.GroupId! }, opts.signal);
+    }
+    if (opts.snapshots?.length) {
+      const amis = await this.describeImages({ Owners: ['self'], Filters: [{ Name: 'name', Values: opts.snapshots }] }, 'find half-made AMIs', opts.signal);
+      for (const ami of amis.filter((a) => a.State !== 'available')) {
+        found.push(`half-made AMI ${ami.Name} (${ami.ImageId}) and its snapshots`);
+        if (!opts.dryRun) await this.deleteAmi(ami.ImageId!, opts.signal);
+      }
+    }
+    return found;
+  }
+
   async listServers(filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal): Promise<Server[]> {
     const filters: Filter[] = [{ Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] }];
     for (const [k, v] of Object.entries({ project: this.ctx.project, ...filter })) {

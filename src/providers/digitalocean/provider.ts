@@ -312,6 +312,24 @@ export class DigitalOceanProvider implements Provider {
     });
   }
 
+  async removeRunResources(runId: string, opts: { dryRun: boolean; signal: AbortSignal; snapshots?: string[] }): Promise<string[]> {
+    const found: string[] = [];
+    const keys = await this.api.list<SshKey>('/v2/account/keys', 'ssh_keys', { operation: 'list SSH keys', signal: opts.signal });
+    for (const key of keys.filter((k) => k.name === `provisional-build-${runId}`)) {
+      found.push(`SSH key ${key.name} (${key.id})`);
+      if (!opts.dryRun) await this.deleteKey(key.id, opts.signal);
+    }
+    if (opts.snapshots?.length) {
+      // A snapshot whose metadata was never written is not a version: it is a leftover.
+      const images = await this.api.list<Image>('/v2/images', 'images', { operation: 'list snapshots', query: { private: 'true' }, signal: opts.signal });
+      for (const image of images.filter((i) => opts.snapshots!.includes(i.name) && !this.toVersion(i))) {
+        found.push(`half-made snapshot ${image.name} (${image.id})`);
+        if (!opts.dryRun) await this.api.request('DELETE', `/v2/images/${image.id}`, { operation: `delete ${image.name}`, signal: opts.signal });
+      }
+    }
+    return found;
+  }
+
   async listServers(filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal): Promise<Server[]> {
     const droplets = await this.api.list<Droplet>('/v2/droplets', 'droplets', {
       operation: 'list droplets',

@@ -159,7 +159,9 @@ export class LocalProvider implements Provider {
       let stopped = await waitForExit(record, graceMs, signal);
       if (!stopped) {
         this.ctx.events.emit({ type: 'warn', message: `${record.name} did not power off within ${graceMs / 1000} s: pressing its power button` });
-        await qmpCommand(record.qmp, 'system_powerdown').catch(() => undefined);
+        await qmpCommand(record.qmp, 'system_powerdown').catch((err: Error) =>
+          this.ctx.events.emit({ type: 'warn', message: `could not press the power button of ${record.name}: ${err.message}` }),
+        );
         stopped = await waitForExit(record, graceMs, signal);
       }
       if (!stopped) {
