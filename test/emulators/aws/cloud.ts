@@ -3,6 +3,7 @@
  * default security group and Debian's public AMIs), the delays of the state machines, the faults a
  * test switches on, and the layers that snapshots hold in the instance backend.
  */
+import { setMaxListeners } from 'node:events';
 import type { InstanceBackend } from './backend.js';
 import { newId, type Image, type Instance, type RegionState, type Snapshot } from './resources.js';
 import { Ec2Error } from './errors.js';
@@ -85,6 +86,8 @@ export class Ec2Cloud {
     delays: Partial<Ec2Delays> = {},
   ) {
     this.delays = { ...DEFAULT_DELAYS, ...delays };
+    // Every pending transition waits on this signal.
+    setMaxListeners(0, this.closing.signal);
     for (const name of REGIONS) this.regions.set(name, createRegion(name, backend.baseLayer));
     backend.onExit = (machine) => this.machineExited(machine);
   }

@@ -40,6 +40,8 @@ export interface Ec2Request {
   status: number;
   errorCode?: string;
   durationMs: number;
+  /** The XML answered (only with `recordResponses`). */
+  body?: string;
 }
 
 /** Every request answered, and counts by action. */
@@ -80,6 +82,8 @@ export interface Ec2EmulatorOptions {
   backend?: InstanceBackend | 'machines' | 'memory';
   host?: string;
   port?: number;
+  /** Keep each answer's XML in the request log (for conformance tests). */
+  recordResponses?: boolean;
 }
 
 export interface Ec2Emulator {
@@ -203,6 +207,7 @@ export async function startEc2Emulator(opts: Ec2EmulatorOptions): Promise<Ec2Emu
         }
         log.status = status;
         log.durationMs = Date.now() - started;
+        if (opts.recordResponses) log.body = xml;
         requests.add(log);
         res.writeHead(status, { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': requestId });
         res.end(xml);
