@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, LockedError } from '../../src/core/lock.js';
@@ -78,6 +78,38 @@ describe('build log', () => {
       const text = readFileSync(log.path, 'utf8');
       assert.match(text, /10-a\.sh \| password is \[redacted\]/);
       assert.ok(!text.includes('hunter2'));
+    } finally {
+      process.env.PROVISIONAL_STATE_DIR = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('run journal', () => {
+  it('is written durably, keeps what was not removed, and tells dead runs from live ones', async () => {
+    const { RunJournal, unfinishedRuns, activeRunIds } = await import('../../src/core/journal.js');
+    const dir = mkdtempSync(join(tmpdir(), 'provisional-journal-'));
+    const saved = process.env.PROVISIONAL_STATE_DIR;
+    process.env.PROVISIONAL_STATE_DIR = dir;
+    try {
+      const journal = await RunJournal.open('proj', 'local', 'run1');
+      await journal.add({ kind: 'machine', name: 'builder-1' });
+      await journal.update('machine', 'builder-1', { id: 'm-1' });
+      const onDisk = JSON.parse(readFileSync(join(dir, 'runs', 'proj', 'run1.json'), 'utf8'));
+      assert.deepEqual(onDisk.entries, [{ kind: 'machine', name: 'builder-1', id: 'm-1' }]);
+      assert.equal(statSync(join(dir, 'runs', 'proj', 'run1.json')).mode & 0o777, 0o600);
+      assert.ok((await activeRunIds('proj')).has('run1'));
+      assert.deepEqual(await unfinishedRuns('proj'), []);
+      await journal.finish();
+      assert.ok(existsSync(join(dir, 'runs', 'proj', 'run1.json')), 'a journal with entries left must stay');
+      // The same journal as a dead process would have left it.
+      writeFileSync(join(dir, 'runs', 'proj', 'run1.json'), JSON.stringify({ ...onDisk, pid: 2 ** 22 + 4242 }));
+      assert.deepEqual((await unfinishedRuns('proj')).map((r) => r.runId), ['run1']);
+      const clean = await RunJournal.open('proj', 'local', 'run2');
+      await clean.add({ kind: 'snapshot', name: 'v1' });
+      await clean.remove('snapshot', 'v1');
+      await clean.finish();
+      assert.ok(!existsSync(join(dir, 'runs', 'proj', 'run2.json')));
     } finally {
       process.env.PROVISIONAL_STATE_DIR = saved;
       rmSync(dir, { recursive: true, force: true });
