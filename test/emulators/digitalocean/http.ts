@@ -1,0 +1,93 @@
+/**
+ * HTTP plumbing for the emulator: JSON bodies, DigitalOcean's error bodies and pagination.
+ * https://docs.digitalocean.com/reference/api/digitalocean/#section/Introduction/Links-and-Pagination
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** An API error answered as `{ id, message, request_id }`. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly id: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const notFound = (what = 'The resource you were accessing could not be found.') => new ApiError(404, 'not_found', what);
+export const unprocessable = (message: string) => new ApiError(422, 'unprocessable_entity', message);
+export const badRequest = (message: string) => new ApiError(400, 'bad_request', message);
+
+export async function readJsonBody(req: IncomingMessage, limit = 1024 * 1024): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new ApiError(413, 'request_entity_too_large', 'The request body is too large.');
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw badRequest('The request body is not valid JSON.');
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+  });
+  res.end(text);
+}
+
+export interface Page<T> {
+  items: T[];
+  links: { pages?: Record<string, string> };
+  meta: { total: number };
+}
+
+/** Query value as a positive integer, or the default; a bad one is the API's 400. */
+function positiveInt(query: URLSearchParams, name: string, fallback: number, max?: number): number {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw badRequest(`${name} must be a positive integer`);
+  return max ? Math.min(n, max) : n;
+}
+
+/**
+ * One page of `all`, with `links.pages` (first/prev only past page 1, next/last only before the
+ * last page) pointing back at this emulator with the request's other query parameters kept.
+ */
+export function paginate<T>(all: T[], url: URL, baseUrl: string): Page<T> {
+  const perPage = positiveInt(url.searchParams, 'per_page', 20, 200);
+  const page = positiveInt(url.searchParams, 'page', 1);
+  const last = Math.max(1, Math.ceil(all.length / perPage));
+  const link = (n: number) => {
+    const q = new URLSearchParams(url.searchParams);
+    q.set('page', String(n));
+    q.set('per_page', String(perPage));
+    return `${baseUrl}${url.pathname}?${q.toString()}`;
+  };
+  const pages: Record<string, string> = {};
+  if (page > 1) {
+    pages.first = link(1);
+    pages.prev = link(Math.min(page - 1, last));
+  }
+  if (page < last) {
+    pages.next = link(page + 1);
+    pages.last = link(last);
+  }
+  return {
+    items: all.slice((page - 1) * perPage, page * perPage),
+    links: Object.keys(pages).length ? { pages } : {},
+    meta: { total: all.length },
+  };
+}
