@@ -19,6 +19,7 @@ import type { ProgressEvent } from '../../src/core/events.js';
 import type { Machine, Provider, SourceImage } from '../../src/providers/types.js';
 import local from '../../src/providers/local/index.js';
 import { sshExec, waitForSsh } from '../contract/ssh.js';
+import { qmpCommand } from '../../src/providers/local/qmp.js';
 
 const project = 'e2e';
 const root = mkdtempSync(join(tmpdir(), 'provisional-e2e-local-'));
@@ -106,13 +107,36 @@ describe('local provider with real QEMU: failure paths, configured bases', () =>
       // Right after launch the guest is still in its firmware or kernel: no ACPI handler yet.
       await impatient.stopMachine(machine, signal);
       const warnings = events.filter((e) => e.type === 'warn').map((e) => (e as { message: string }).message);
-      assert.ok(warnings.some((w) => /power button/.test(w)), warnings.join('\n'));
+      assert.ok(warnings.some((w) => /pressing its power button/.test(w)), warnings.join('\n'));
+      assert.ok(!warnings.some((w) => /could not press/.test(w)), warnings.join('\n'));
       const [server] = (await impatient.listServers!({}, signal)).filter((s) => s.id === machine.id);
       assert.equal(server?.state, 'stopped');
     } finally {
       await impatient.destroyMachine(machine, signal);
     }
     assertNothingLeft();
+  });
+
+  it('answers QMP on its socket, also when the run folder is too deep for a socket path', async () => {
+    const deep = join(root, 'd'.repeat(60), 'e'.repeat(60));
+    process.env.PROVISIONAL_DATA_DIR = deep;
+    const signal = new AbortController().signal;
+    try {
+      const machine = await provider.launchMachine({ name: 'deep', source: base, authorizedKey: key, labels: {} }, signal);
+      let socket = '';
+      try {
+        const record = JSON.parse(readFileSync(join(deep, 'local', project, 'machines', machine.id, 'machine.json'), 'utf8')) as { qmp: string };
+        socket = record.qmp;
+        assert.match(socket, /^\/tmp\/provisional-qmp-\d+\/[0-9a-f]{24}\.sock$/, 'a short socket path');
+        assert.deepEqual(await qmpCommand(record.qmp, 'query-status'), { status: 'running', singlestep: false, running: true });
+      } finally {
+        await provider.destroyMachine(machine, signal);
+      }
+      assert.deepEqual(processesMentioning(deep), []);
+      assert.equal(existsSync(socket), false, 'socket removed');
+    } finally {
+      process.env.PROVISIONAL_DATA_DIR = dataDir;
+    }
   });
 
   it('a machine whose QEMU died is listed dead, and destroying it cleans up', async () => {

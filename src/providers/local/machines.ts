@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CancelledError, ProviderError } from '../../core/errors.js';
 import { sleep } from '../../core/wait.js';
 import type { Server, SshEndpoint } from '../types.js';
@@ -107,6 +107,7 @@ export async function launch(spec: LaunchSpec, signal: AbortSignal): Promise<Mac
         await writeFile(join(seedDir, file), content);
       }
     }
+    if (!record.qmp.startsWith(dir)) await mkdir(dirname(record.qmp), { recursive: true, mode: 0o700 });
     await writeMachine(record);
     // A free port may be taken between our check and QEMU's bind: try another.
     for (let attempt = 1; ; attempt++) {
@@ -201,6 +202,7 @@ export async function removeMachine(project: string, id: string): Promise<void> 
   await killRecorded(dir);
   // Belt and braces: any process still started for this folder (a launch that timed out midway).
   for (const pid of await processesMentioning(`${dir}/`)) await killMachineProcess(pid, dir);
+  if (record && !record.qmp.startsWith(`${dir}/`)) await rm(record.qmp, { force: true });
   await rm(dir, { recursive: true, force: true });
 }
 
@@ -229,11 +231,19 @@ export async function listMachines(project: string): Promise<Array<{ record: Mac
   return found.filter((m): m is NonNullable<typeof m> => !!m);
 }
 
-/** The QMP socket: in the run folder, or an abstract socket when that path is too long for a socket address. */
-function qmpAddress(dir: string): string {
+/**
+ * The QMP socket: in the run folder, unless that path is too long for a socket address (108 bytes
+ * on Linux); then in a short private folder. Not an abstract socket: Node and QEMU disagree on
+ * their address length across versions ("tight" or not), so a file path is the portable choice.
+ */
+export function qmpAddress(dir: string): string {
   const path = join(dir, 'qmp.sock');
   if (Buffer.byteLength(path) <= 100) return path;
-  return `@provisional-qmp-${createHash('sha256').update(dir).digest('hex').slice(0, 24)}`;
+  return join(shortSocketDir(), `${createHash('sha256').update(dir).digest('hex').slice(0, 24)}.sock`);
+}
+
+function shortSocketDir(): string {
+  return `/tmp/provisional-qmp-${process.getuid?.() ?? 0}`;
 }
 
 function freePort(): Promise<number> {

@@ -50,9 +50,6 @@ export function machineArgs(spec: MachineSpec): string[] {
     `hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
     ...spec.ports.map((p) => `hostfwd=tcp:${p.address}:${p.hostPort}-:${p.guestPort}`),
   ];
-  const qmp = spec.qmp.startsWith('@')
-    ? `socket,id=qmp,path=${optionValue(spec.qmp.slice(1))},abstract=on,server=on,wait=off`
-    : `socket,id=qmp,path=${optionValue(spec.qmp)},server=on,wait=off`;
   const args = [
     '-name', optionValue(spec.name),
     ...acceleratorArgs(spec.accelerator),
@@ -72,7 +69,7 @@ export function machineArgs(spec: MachineSpec): string[] {
     '-smbios', smbiosCredential(KEY_CREDENTIAL, `${spec.authorizedKey.trim()}\n`),
     '-chardev', `file,id=serial0,path=${optionValue(spec.serialLog)}`,
     '-serial', 'chardev:serial0',
-    '-chardev', qmp,
+    '-chardev', `socket,id=qmp,path=${optionValue(spec.qmp)},server=on,wait=off`,
     '-mon', 'chardev=qmp,mode=control',
     '-pidfile', spec.pidFile,
     '-daemonize',

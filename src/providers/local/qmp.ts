@@ -4,14 +4,9 @@
  */
 import { connect } from 'node:net';
 
-/** A socket address: a path, or "@name" for a Linux abstract socket (used when the path would be too long). */
-export function socketPath(address: string): string {
-  return address.startsWith('@') ? `\0${address.slice(1)}` : address;
-}
-
-export function qmpCommand(address: string, command: string, timeoutMs = 5000): Promise<unknown> {
+export function qmpCommand(socketPath: string, command: string, timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ path: socketPath(address) });
+    const socket = connect({ path: socketPath });
     let buffer = '';
     let stage: 'greeting' | 'capabilities' | 'command' = 'greeting';
     const timer = setTimeout(() => finish(new Error(`QMP ${command} timed out after ${timeoutMs} ms`)), timeoutMs);
