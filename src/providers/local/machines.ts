@@ -111,6 +111,7 @@ export async function launch(spec: LaunchSpec, signal: AbortSignal): Promise<Mac
     await writeMachine(record);
     // A free port may be taken between our check and QEMU's bind: try another.
     for (let attempt = 1; ; attempt++) {
+      if (signal.aborted) throw new CancelledError();
       record.ssh.port = await freePort();
       try {
         record.pid = await startQemu(spec, record, dir, seedDir, signal);
