@@ -87,7 +87,13 @@ export async function loadConfig(
     message,
   });
 
-  const raw = source.doc.toJS({ maxAliasCount: 100 }) as unknown;
+  let raw: unknown;
+  try {
+    // Aliases are resolved here: an unknown one, or a billion laughs, is refused, not followed.
+    raw = source.doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (err) {
+    throw new ConfigError([problem([], `invalid YAML: ${(err as Error).message}`)]);
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError([problem([], 'must be a mapping with at least `images:`')], 'run `provisional init` elsewhere to see a sample');
   }

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { DigitalOceanApi } from '../../src/providers/digitalocean/api.js';
 import { ProviderError } from '../../src/core/errors.js';
 import { nullSink } from '../../src/core/events.js';
+import { z } from 'zod';
 
 const TOKEN = 'dop_v1_secret_token_value';
 let server: Server;
@@ -81,7 +82,7 @@ describe('DigitalOcean API client', () => {
         body: { droplets: [{ id: page }], links: page < 3 ? { pages: { next: `${url}/v2/droplets?page=${page + 1}&per_page=1` } } : {}, meta: { total: 3 } },
       };
     };
-    const all = await api().list<{ id: number }>('/v2/droplets', 'droplets', { operation: 'list droplets', signal: signal() });
+    const all = await api().list('/v2/droplets', 'droplets', { operation: 'list droplets', signal: signal(), schema: z.object({ id: z.number() }) });
     assert.deepEqual(all.map((d) => d.id), [1, 2, 3]);
   });
 
@@ -91,5 +92,29 @@ describe('DigitalOcean API client', () => {
     await client.request('GET', '/v2/a', { operation: 'a', signal: signal() });
     await client.request('GET', '/v2/a', { operation: 'a', signal: signal() });
     await assert.rejects(client.request('GET', '/v2/a', { operation: 'a', signal: signal() }), /budget of 2 API requests/);
+  });
+
+  it('turns malformed answers into clear errors: truncated JSON, wrong types, bad links', async () => {
+    script = () => ({ status: 200, body: undefined, headers: {} });
+    const truncated = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"droplets": [{"id": 1, "na');
+    });
+    await new Promise<void>((resolve) => truncated.listen(0, '127.0.0.1', resolve));
+    const client = new DigitalOceanApi({ baseUrl: `http://127.0.0.1:${(truncated.address() as AddressInfo).port}`, token: TOKEN, events: nullSink, maxRetries: 1 });
+    await assert.rejects(client.request('GET', '/v2/droplets', { operation: 'list droplets', signal: signal() }), (err: Error) => {
+      assert.ok(err instanceof ProviderError, String(err));
+      assert.match(err.message, /malformed JSON/);
+      return true;
+    });
+    truncated.close();
+
+    script = () => ({ status: 200, body: { droplets: [{ id: 'one', name: 5 }] } });
+    const schema = z.object({ id: z.number(), name: z.string() });
+    await assert.rejects(api().list('/v2/droplets', 'droplets', { operation: 'list droplets', signal: signal(), schema }), /unexpected answer: id: /);
+    script = () => ({ status: 200, body: { droplets: 'nope' } });
+    await assert.rejects(api().list('/v2/droplets', 'droplets', { operation: 'list droplets', signal: signal(), schema }), /has no "droplets" list/);
+    script = () => ({ status: 200, body: { droplets: [], links: { pages: { next: 42 } } } });
+    await assert.rejects(api().list('/v2/droplets', 'droplets', { operation: 'list droplets', signal: signal(), schema }), /malformed links/);
   });
 });

@@ -7,6 +7,7 @@
 import { CancelledError, EXIT, ProviderError } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
 import { sleep } from '../../core/wait.js';
+import type { z } from 'zod';
 
 export interface ApiOptions {
   baseUrl: string;
@@ -32,6 +33,18 @@ interface ErrorBody {
   request_id?: string;
 }
 
+/** An answer of the wrong shape is the API's fault, said plainly, never a TypeError later. */
+function checked<T>(schema: z.ZodType<T>, value: unknown, operation: string): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  throw new ProviderError({
+    provider: 'digitalocean',
+    operation,
+    message: `unexpected answer: ${issue.path.join('.') || '(body)'}: ${issue.message}`,
+  });
+}
+
 const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
 
 export class DigitalOceanApi {
@@ -46,7 +59,7 @@ export class DigitalOceanApi {
   async request<T>(
     method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
-    opts: { operation: string; body?: unknown; query?: Record<string, string | number | undefined>; signal: AbortSignal },
+    opts: { operation: string; body?: unknown; query?: Record<string, string | number | undefined>; signal: AbortSignal; schema?: z.ZodType<T> },
   ): Promise<{ status: number; body: T; headers: Headers }> {
     const url = path.startsWith('http') ? new URL(path) : new URL(`${this.baseUrl}${path}`);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
@@ -79,7 +92,22 @@ export class DigitalOceanApi {
       }
       const text = await response.text();
       if (response.ok) {
-        return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T, headers: response.headers };
+        let body: T;
+        try {
+          body = (text ? JSON.parse(text) : undefined) as T;
+        } catch {
+          // A truncated or garbled answer is retried like a dropped connection, then reported.
+          if (attempt < maxRetries) {
+            await this.backoff(attempt, undefined, opts.operation, opts.signal);
+            continue;
+          }
+          throw new ProviderError({ provider: 'digitalocean', operation: opts.operation, status: response.status, message: `the API answered with malformed JSON: ${JSON.stringify(text.slice(0, 80))}` });
+        }
+        if (body !== undefined && (body === null || typeof body !== 'object')) {
+          throw new ProviderError({ provider: 'digitalocean', operation: opts.operation, status: response.status, message: 'the API answered with something other than a JSON object' });
+        }
+        if (opts.schema) body = checked(opts.schema, body, opts.operation);
+        return { status: response.status, body, headers: response.headers };
       }
       if (RETRYABLE_STATUS.has(response.status) && attempt < maxRetries) {
         if (response.status === 429) this.stats.rateLimited++;
@@ -91,12 +119,16 @@ export class DigitalOceanApi {
   }
 
   /** Every item of a paginated list, following links.pages.next. */
-  async list<T>(path: string, key: string, opts: { operation: string; query?: Record<string, string | number | undefined>; signal: AbortSignal }): Promise<T[]> {
+  async list<T>(
+    path: string,
+    key: string,
+    opts: { operation: string; query?: Record<string, string | number | undefined>; signal: AbortSignal; schema: z.ZodType<T> },
+  ): Promise<T[]> {
     const items: T[] = [];
     let next: string | undefined = path;
     let query: Record<string, string | number | undefined> | undefined = { per_page: 200, ...opts.query };
     for (let page = 0; next && page < 1000; page++) {
-      const { body }: { body: Record<string, unknown> & { links?: { pages?: { next?: string } } } } = await this.request('GET', next, {
+      const { body }: { body: Record<string, unknown> & { links?: { pages?: { next?: unknown } } } } = await this.request<Record<string, unknown>>('GET', next, {
         operation: opts.operation,
         query,
         signal: opts.signal,
@@ -105,8 +137,12 @@ export class DigitalOceanApi {
       if (!Array.isArray(pageItems)) {
         throw new ProviderError({ provider: 'digitalocean', operation: opts.operation, message: `the answer has no "${key}" list` });
       }
-      items.push(...(pageItems as T[]));
-      next = body.links?.pages?.next;
+      items.push(...pageItems.map((item) => checked(opts.schema, item, opts.operation)));
+      const link: unknown = body.links?.pages?.next;
+      if (link !== undefined && typeof link !== 'string') {
+        throw new ProviderError({ provider: 'digitalocean', operation: opts.operation, message: 'the answer has a malformed links.pages.next' });
+      }
+      next = link;
       query = undefined; // the next link carries its own query
     }
     return items;

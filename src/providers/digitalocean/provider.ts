@@ -23,7 +23,8 @@ import {
 } from '../types.js';
 import { DigitalOceanApi } from './api.js';
 import { resolveToken, TOKEN_VARIABLES, type DigitalOceanSettings } from './settings.js';
-import type { Action, Droplet, Image, SshKey } from './types.js';
+import { z } from 'zod';
+import { actionSchema, dropletSchema, imageSchema, sshKeySchema, type Action, type Droplet, type Image } from './types.js';
 
 const DEFAULT_API = 'https://api.digitalocean.com';
 /** Images whose description starts with this carry our metadata as JSON after it. */
@@ -59,7 +60,7 @@ export class DigitalOceanProvider implements Provider {
   }
 
   async listBaseImages(signal: AbortSignal): Promise<BaseImage[]> {
-    const images = await this.api.list<Image>('/v2/images', 'images', { operation: 'list distribution images', query: { type: 'distribution' }, signal });
+    const images = await this.api.list('/v2/images', 'images', { operation: 'list distribution images', query: { type: 'distribution' }, signal, schema: imageSchema });
     return images
       .filter((i) => i.slug)
       .map((i) => ({ ref: i.slug!, description: `${i.distribution} ${i.name}`.trim(), ready: i.status === undefined || i.status === 'available' }))
@@ -67,7 +68,7 @@ export class DigitalOceanProvider implements Provider {
   }
 
   async listImageVersions(signal: AbortSignal): Promise<ImageVersion[]> {
-    const images = await this.api.list<Image>('/v2/images', 'images', { operation: 'list snapshots', query: { private: 'true' }, signal });
+    const images = await this.api.list('/v2/images', 'images', { operation: 'list snapshots', query: { private: 'true' }, signal, schema: imageSchema });
     return images.flatMap((image) => {
       const version = this.toVersion(image);
       return version ? [version] : [];
@@ -88,14 +89,14 @@ export class DigitalOceanProvider implements Provider {
       ...rest,
       id: String(image.id),
       status: image.status === 'available' || image.status === undefined ? 'available' : image.status === 'pending' || image.status === 'NEW' ? 'pending' : 'failed',
-      sizeBytes: image.size_gigabytes !== undefined ? Math.round(image.size_gigabytes * 1024 ** 3) : undefined,
+      sizeBytes: typeof image.size_gigabytes === 'number' ? Math.round(image.size_gigabytes * 1024 ** 3) : undefined,
       regions: image.regions,
     };
   }
 
   async prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage> {
     try {
-      const { body } = await this.api.request<{ image: Image }>('GET', `/v2/images/${encodeURIComponent(ref)}`, { operation: `find image ${ref}`, signal });
+      const { body } = await this.api.request('GET', `/v2/images/${encodeURIComponent(ref)}`, { operation: `find image ${ref}`, signal, schema: z.looseObject({ image: imageSchema }) });
       return { kind: 'base', ref, id: String(body.image.id) };
     } catch (err) {
       if (err instanceof ProviderError && err.status === 404) {
@@ -149,10 +150,11 @@ export class DigitalOceanProvider implements Provider {
       ssh_keys: keyIds.ids,
       tags: [...labelsToTags(first.labels), batchTag],
     };
-    const { body: answer } = await this.api.request<{ droplet?: Droplet; droplets?: Droplet[] }>('POST', '/v2/droplets', {
+    const { body: answer } = await this.api.request('POST', '/v2/droplets', {
       operation: group.length === 1 ? `create droplet ${first.name}` : `create ${group.length} droplets`,
       body,
       signal,
+      schema: z.looseObject({ droplet: dropletSchema.optional(), droplets: z.array(dropletSchema).optional() }),
     });
     return answer.droplets ?? (answer.droplet ? [answer.droplet] : []);
   }
@@ -161,7 +163,7 @@ export class DigitalOceanProvider implements Provider {
     const deadline = Date.now() + 10 * 60_000;
     let interval = 1000;
     for (;;) {
-      const droplets = await this.api.list<Droplet>('/v2/droplets', 'droplets', { operation: 'poll droplets', query: { tag_name: batchTag }, signal });
+      const droplets = await this.api.list('/v2/droplets', 'droplets', { operation: 'poll droplets', query: { tag_name: batchTag }, signal, schema: dropletSchema });
       const mine = droplets.filter((d) => ids.includes(d.id));
       const ready = mine.filter((d) => d.status === 'active' && publicAddress(d));
       if (ready.length === ids.length) return ready;
@@ -181,24 +183,26 @@ export class DigitalOceanProvider implements Provider {
   private async keysFor(req: LaunchRequest, signal: AbortSignal): Promise<{ ids: number[]; temporary?: number }> {
     const keys = req.authorizedKey.split('\n').map((k) => k.trim()).filter(Boolean);
     if (req.labels[LABELS.role] === 'builder') {
-      const { body } = await this.api.request<{ ssh_key: SshKey }>('POST', '/v2/account/keys', {
+      const { body } = await this.api.request('POST', '/v2/account/keys', {
         operation: 'add the build key',
         body: { name: `provisional-build-${req.labels[LABELS.run] ?? 'run'}`, public_key: keys[0] },
         signal,
+        schema: z.looseObject({ ssh_key: sshKeySchema }),
       });
       return { ids: [body.ssh_key.id], temporary: body.ssh_key.id };
     }
-    const existing = await this.api.list<SshKey>('/v2/account/keys', 'ssh_keys', { operation: 'list SSH keys', signal });
+    const existing = await this.api.list('/v2/account/keys', 'ssh_keys', { operation: 'list SSH keys', signal, schema: sshKeySchema });
     const ids: number[] = [];
     for (const [i, key] of keys.entries()) {
       const body = key.split(/\s+/).slice(0, 2).join(' ');
       const found = existing.find((k) => k.public_key.split(/\s+/).slice(0, 2).join(' ') === body);
       if (found) ids.push(found.id);
       else {
-        const { body: created } = await this.api.request<{ ssh_key: SshKey }>('POST', '/v2/account/keys', {
+        const { body: created } = await this.api.request('POST', '/v2/account/keys', {
           operation: 'add a deploy key',
           body: { name: `provisional-${this.ctx.project}-${i}`, public_key: key },
           signal,
+          schema: z.looseObject({ ssh_key: sshKeySchema }),
         });
         ids.push(created.ssh_key.id);
       }
@@ -228,7 +232,7 @@ export class DigitalOceanProvider implements Provider {
   private async waitStatus(id: string, status: Droplet['status'], timeoutMs: number, signal: AbortSignal): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (let interval = 1000; ; interval = Math.min(5000, interval * 1.5)) {
-      const { body } = await this.api.request<{ droplet: Droplet }>('GET', `/v2/droplets/${id}`, { operation: 'get droplet', signal });
+      const { body } = await this.api.request('GET', `/v2/droplets/${id}`, { operation: 'get droplet', signal, schema: z.looseObject({ droplet: dropletSchema }) });
       if (body.droplet.status === status) return true;
       if (Date.now() + interval > deadline) return false;
       await sleep(interval, signal);
@@ -237,7 +241,7 @@ export class DigitalOceanProvider implements Provider {
 
   /** Start a droplet action and wait until it completes; an errored action is an error. */
   private async runAction(dropletId: string, body: Record<string, unknown>, what: string, timeoutMs: number, signal: AbortSignal): Promise<Action> {
-    const { body: started } = await this.api.request<{ action: Action }>('POST', `/v2/droplets/${dropletId}/actions`, { operation: what, body, signal });
+    const { body: started } = await this.api.request('POST', `/v2/droplets/${dropletId}/actions`, { operation: what, body, signal, schema: z.looseObject({ action: actionSchema }) });
     return this.waitAction(started.action, what, timeoutMs, signal);
   }
 
@@ -249,7 +253,7 @@ export class DigitalOceanProvider implements Provider {
         throw new ProviderError({ provider: 'digitalocean', operation: what, message: `action ${action.id} still in progress after ${Math.round(timeoutMs / 1000)} s` });
       }
       await sleep(interval, signal);
-      current = (await this.api.request<{ action: Action }>('GET', `/v2/actions/${action.id}`, { operation: `wait for ${what}`, signal })).body.action;
+      current = (await this.api.request('GET', `/v2/actions/${action.id}`, { operation: `wait for ${what}`, signal, schema: z.looseObject({ action: actionSchema }) })).body.action;
     }
     if (current.status !== 'completed') {
       throw new ProviderError({ provider: 'digitalocean', operation: what, message: `action ${action.id} ended ${current.status}` });
@@ -262,19 +266,21 @@ export class DigitalOceanProvider implements Provider {
     let image: Image | undefined;
     try {
       await this.runAction(machine.id, { type: 'snapshot', name: meta.version }, `snapshot ${meta.version}`, 60 * 60_000, signal);
-      const { body } = await this.api.request<{ snapshots: (Image & { id: number | string })[] }>('GET', `/v2/droplets/${machine.id}/snapshots`, {
+      const { body } = await this.api.request('GET', `/v2/droplets/${machine.id}/snapshots`, {
         operation: 'find the snapshot',
         signal,
+        schema: z.looseObject({ snapshots: z.array(imageSchema) }),
       });
       const found = body.snapshots.find((s) => s.name === meta.version);
       if (!found) throw new ProviderError({ provider: 'digitalocean', operation: 'find the snapshot', message: `the snapshot action completed but no snapshot ${meta.version} exists` });
-      image = { ...found, type: 'snapshot' } as Image;
+      image = { ...found, type: 'snapshot' };
       // The metadata goes with the image at the provider, so that `image list` needs no local state.
       const description = `${META_PREFIX}${JSON.stringify({ ...meta, project: this.ctx.project })}`;
-      const { body: updated } = await this.api.request<{ image: Image }>('PUT', `/v2/images/${found.id}`, {
+      const { body: updated } = await this.api.request('PUT', `/v2/images/${found.id}`, {
         operation: `record metadata on ${meta.version}`,
         body: { name: meta.version, description },
         signal,
+        schema: z.looseObject({ image: imageSchema }),
       });
       const version = this.toVersion({ ...updated.image, description });
       if (!version) throw new ProviderError({ provider: 'digitalocean', operation: 'record metadata', message: 'the metadata did not stick to the image' });
@@ -314,14 +320,14 @@ export class DigitalOceanProvider implements Provider {
 
   async removeRunResources(runId: string, opts: { dryRun: boolean; signal: AbortSignal; snapshots?: string[] }): Promise<string[]> {
     const found: string[] = [];
-    const keys = await this.api.list<SshKey>('/v2/account/keys', 'ssh_keys', { operation: 'list SSH keys', signal: opts.signal });
+    const keys = await this.api.list('/v2/account/keys', 'ssh_keys', { operation: 'list SSH keys', signal: opts.signal, schema: sshKeySchema });
     for (const key of keys.filter((k) => k.name === `provisional-build-${runId}`)) {
       found.push(`SSH key ${key.name} (${key.id})`);
       if (!opts.dryRun) await this.deleteKey(key.id, opts.signal);
     }
     if (opts.snapshots?.length) {
       // A snapshot whose metadata was never written is not a version: it is a leftover.
-      const images = await this.api.list<Image>('/v2/images', 'images', { operation: 'list snapshots', query: { private: 'true' }, signal: opts.signal });
+      const images = await this.api.list('/v2/images', 'images', { operation: 'list snapshots', query: { private: 'true' }, signal: opts.signal, schema: imageSchema });
       for (const image of images.filter((i) => opts.snapshots!.includes(i.name) && !this.toVersion(i))) {
         found.push(`half-made snapshot ${image.name} (${image.id})`);
         if (!opts.dryRun) await this.api.request('DELETE', `/v2/images/${image.id}`, { operation: `delete ${image.name}`, signal: opts.signal });
@@ -331,10 +337,11 @@ export class DigitalOceanProvider implements Provider {
   }
 
   async listServers(filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal): Promise<Server[]> {
-    const droplets = await this.api.list<Droplet>('/v2/droplets', 'droplets', {
+    const droplets = await this.api.list('/v2/droplets', 'droplets', {
       operation: 'list droplets',
       query: { tag_name: tag(LABELS.project, filter.project ?? this.ctx.project) },
       signal,
+      schema: dropletSchema,
     });
     return droplets
       .map((d) => ({ droplet: d, machine: this.toMachine(d) }))

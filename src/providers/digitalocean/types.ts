@@ -1,40 +1,52 @@
-/** The parts of DigitalOcean's API objects this provider reads (see the OpenAPI description). */
-export interface Droplet {
-  id: number;
-  name: string;
-  status: 'new' | 'active' | 'off' | 'archive';
-  locked?: boolean;
-  tags?: string[];
-  networks?: { v4?: { ip_address: string; type: 'public' | 'private' }[] };
-  created_at?: string;
-}
+/**
+ * The parts of DigitalOcean's API objects this provider reads (see the OpenAPI description),
+ * as schemas: every answer is checked at the boundary, so a malformed one is a clear error, not a
+ * TypeError deep inside. Unknown fields pass through.
+ */
+import { z } from 'zod';
 
-export interface Image {
-  id: number | string;
-  name: string;
-  type?: 'base' | 'snapshot' | 'backup' | 'custom' | 'admin';
-  distribution?: string;
-  slug?: string | null;
-  public?: boolean;
-  regions?: string[];
-  created_at?: string;
-  min_disk_size?: number;
-  size_gigabytes?: number;
-  description?: string;
-  status?: 'NEW' | 'available' | 'pending' | 'deleted' | 'retired';
-  tags?: string[];
-}
+export const dropletSchema = z.looseObject({
+  id: z.number(),
+  name: z.string(),
+  status: z.enum(['new', 'active', 'off', 'archive']),
+  locked: z.boolean().optional(),
+  tags: z.array(z.string()).optional(),
+  networks: z
+    .looseObject({ v4: z.array(z.looseObject({ ip_address: z.string(), type: z.string() })).optional() })
+    .optional(),
+  created_at: z.string().optional(),
+});
+export type Droplet = z.output<typeof dropletSchema>;
 
-export interface Action {
-  id: number;
-  status: 'in-progress' | 'completed' | 'errored';
-  type: string;
-  resource_id?: number;
-}
+export const imageSchema = z.looseObject({
+  id: z.union([z.number(), z.string()]),
+  name: z.string(),
+  type: z.string().optional(),
+  distribution: z.string().optional(),
+  slug: z.string().nullable().optional(),
+  public: z.boolean().optional(),
+  regions: z.array(z.string()).optional(),
+  created_at: z.string().optional(),
+  min_disk_size: z.number().nullable().optional(),
+  size_gigabytes: z.number().nullable().optional(),
+  description: z.string().nullable().optional(),
+  status: z.string().optional(),
+  tags: z.array(z.string()).nullable().optional(),
+});
+export type Image = z.output<typeof imageSchema>;
 
-export interface SshKey {
-  id: number;
-  fingerprint: string;
-  public_key: string;
-  name: string;
-}
+export const actionSchema = z.looseObject({
+  id: z.number(),
+  status: z.enum(['in-progress', 'completed', 'errored']),
+  type: z.string(),
+  resource_id: z.number().nullable().optional(),
+});
+export type Action = z.output<typeof actionSchema>;
+
+export const sshKeySchema = z.looseObject({
+  id: z.number(),
+  fingerprint: z.string(),
+  public_key: z.string(),
+  name: z.string(),
+});
+export type SshKey = z.output<typeof sshKeySchema>;
