@@ -16,6 +16,8 @@ export interface LaunchedMachine {
 export interface InstanceBackend {
   /** The layer public Debian 12 AMIs boot from. */
   readonly baseLayer: string;
+  /** The port every machine's sshd listens on (22 unless the host holds it). */
+  readonly sshPort: number;
   launch(opts: { name: string; layer: string; authorizedKeys: string[]; labels: Record<string, string> }): Promise<LaunchedMachine>;
   /** Clean shutdown (forced after a grace period). */
   stop(id: string): Promise<void>;
@@ -42,6 +44,7 @@ export function memoryBackend(opts: { launchMs?: number } = {}): InstanceBackend
   };
   return {
     baseLayer: 'debian-12',
+    sshPort: 22,
     machines,
     layers,
     async launch({ layer }) {

@@ -12,6 +12,7 @@ export async function machineBackend(opts: MachinePoolOptions = {}, signal?: Abo
   backend = {
     pool,
     baseLayer: BASE_LAYER,
+    sshPort: pool.sshPort,
     async launch({ name, layer, authorizedKeys, labels }) {
       const machine = await pool.create({ name, layer, authorizedKeys, labels });
       return { id: machine.id, address: machine.ip, sshPort: machine.port };
@@ -19,7 +20,12 @@ export async function machineBackend(opts: MachinePoolOptions = {}, signal?: Abo
     stop: (id) => pool.stop(id),
     start: (id) => pool.start(id),
     snapshot: (id) => pool.snapshot(id),
-    destroy: (id) => pool.destroy(id),
+    // A clean shutdown first, as EC2's terminate does. (pool.destroy alone SIGKILLs the top
+    // process only, and the container's systemd could outlive it.)
+    async destroy(id) {
+      await pool.stop(id, { timeoutMs: 10_000 }).catch(() => undefined);
+      await pool.destroy(id);
+    },
     deleteLayer: (layer) => pool.deleteLayer(layer),
     layerSize: (layer) => pool.layerSize(layer),
     close: () => pool.close(),

@@ -91,6 +91,8 @@ export interface Ec2Emulator {
   url: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /** The port instances' sshd listens on, at their PublicIpAddress. */
+  sshPort: number;
   /** Change the fields to switch faults on. */
   faults: Ec2Faults;
   requests: RequestLog;
@@ -228,6 +230,7 @@ export async function startEc2Emulator(opts: Ec2EmulatorOptions): Promise<Ec2Emu
     url: `http://${host}:${address.port}`,
     accessKeyId,
     secretAccessKey,
+    sshPort: backend.sshPort,
     faults: cloud.faults,
     requests,
     cloud,
