@@ -34,7 +34,7 @@ import {
   type Instance,
   type Tag,
 } from '@aws-sdk/client-ec2';
-import { CancelledError, EXIT, ProviderError, UsageError } from '../../core/errors.js';
+import { CancelledError, EXIT, ProviderError, UsageError, UserFacingError } from '../../core/errors.js';
 import { sleep } from '../../core/wait.js';
 import {
   LABELS,
@@ -438,6 +438,10 @@ export class AwsProvider implements Provider {
   }
 
   async deleteImageVersion(version: ImageVersion, signal: AbortSignal): Promise<void> {
+    const children = (await this.listImageVersions(signal)).filter((v) => v.parent.kind === 'image' && v.parent.version === version.version);
+    if (children.length) {
+      throw new UserFacingError(`cannot delete ${version.version}: ${children.map((c) => c.version).join(', ')} ${children.length > 1 ? 'are' : 'is'} built on it`, { hint: 'delete those versions first' });
+    }
     await this.deleteAmi(version.id, signal);
   }
 

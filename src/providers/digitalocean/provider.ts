@@ -214,7 +214,7 @@ export class DigitalOceanProvider implements Provider {
     return {
       id: String(droplet.id),
       name: droplet.name,
-      ssh: { host: publicAddress(droplet) ?? '', port: 22, user: this.settings['ssh-user'] },
+      ssh: { host: publicAddress(droplet) ?? '', port: this.settings['ssh-port'], user: this.settings['ssh-user'] },
       labels: { ...tagsToLabels(droplet.tags ?? []), ...extraLabels },
     };
   }
@@ -312,6 +312,7 @@ export class DigitalOceanProvider implements Provider {
   }
 
   async deleteImageVersion(version: ImageVersion, signal: AbortSignal): Promise<void> {
+    await refuseIfBuiltOn(version, await this.listImageVersions(signal));
     // One snapshot image is one id in every region it was transferred to: deleting it removes all.
     await this.api.request('DELETE', `/v2/images/${version.id}`, { operation: `delete ${version.version}`, signal }).catch((err) => {
       if (!(err instanceof ProviderError && err.status === 404)) throw err;
@@ -351,6 +352,19 @@ export class DigitalOceanProvider implements Provider {
         state: droplet.status === 'active' ? 'running' : droplet.status === 'new' ? 'starting' : droplet.status === 'off' || droplet.status === 'archive' ? 'stopped' : 'unknown',
         address: publicAddress(droplet),
       }));
+  }
+}
+
+/**
+ * Snapshots do not depend on each other at DigitalOcean, but a version's metadata names its
+ * parent: deleting a parent would leave versions whose history points nowhere.
+ */
+export async function refuseIfBuiltOn(version: ImageVersion, all: ImageVersion[]): Promise<void> {
+  const children = all.filter((v) => v.parent.kind === 'image' && v.parent.version === version.version);
+  if (children.length) {
+    throw new UserFacingError(`cannot delete ${version.version}: ${children.map((c) => c.version).join(', ')} ${children.length > 1 ? 'are' : 'is'} built on it`, {
+      hint: 'delete those versions first',
+    });
   }
 }
 
