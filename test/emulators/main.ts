@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { startDigitalOceanEmulator } from './digitalocean/server.js';
+import { awsEmulatorCommand } from './aws/command.js';
 
 interface Running {
   /** Lines telling the user how to point a client at it. */
@@ -45,6 +46,7 @@ const EMULATORS: Record<string, EmulatorCommand> = {
       };
     },
   },
+  aws: awsEmulatorCommand,
 };
 
 function usage(): string {

@@ -4,10 +4,12 @@
  * on an instance is in the AMI made from it, and in an instance run from that AMI.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { sshExec, waitForSsh } from '../../contract/ssh.js';
 import { makeKeyPair, nspawnPids, overlayMountsBelow } from '../machines/test-support.js';
 import { DEBIAN_OWNER_ID } from './cloud.js';
@@ -192,5 +194,34 @@ test('AWS CLI: pagination followed by the CLI, error codes and exit status', { t
     assert.equal(emu.requests.count('DescribeRegions', 'RequestLimitExceeded'), 1);
   } finally {
     await emu.close();
+  }
+});
+
+test('provisional-emulator aws prints its endpoint and credentials, serves the AWS CLI, stops on SIGTERM', { timeout: 120_000 }, async () => {
+  const bin = join(dirname(fileURLToPath(import.meta.url)), '../../../../bin/provisional-emulator.js');
+  const child = spawn(process.execPath, [bin, 'aws', '--port', '0', '--access-key-id', 'AKIDSUBCOMMAND'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    const exportLine = await waitFor('the export line', 60_000, async () => stdout.split('\n').find((l) => l.includes('export AWS_ENDPOINT_URL_EC2=')));
+    const url = /AWS_ENDPOINT_URL_EC2=(\S+)/.exec(exportLine)![1];
+    const accessKeyId = /AWS_ACCESS_KEY_ID=(\S+)/.exec(exportLine)![1];
+    const secretAccessKey = /AWS_SECRET_ACCESS_KEY='([^']+)'/.exec(exportLine)![1];
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(accessKeyId, 'AKIDSUBCOMMAND');
+    const emu = { url, accessKeyId, secretAccessKey } as Ec2Emulator;
+    const images = ok(await awsCli(emu, ['describe-images', '--owners', DEBIAN_OWNER_ID, '--filters', 'Name=name,Values=debian-12-*']), 'describe-images');
+    assert.ok(images.Images.length > 0);
+    const wrongKey = await awsCli({ ...emu, accessKeyId: 'AKIDOTHER' }, ['describe-regions']);
+    assert.match(wrongKey.stderr, /AuthFailure/);
+  } finally {
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const code = await exited;
+    clearTimeout(timer);
+    assert.equal(code, 0, `exit ${code}; stderr: ${stderr}`);
   }
 });
