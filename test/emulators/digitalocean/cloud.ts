@@ -355,8 +355,12 @@ export class Cloud {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       if (ms <= 0 || this.closing.signal.aborted) return resolve();
-      const timer = setTimeout(resolve, ms);
-      this.closing.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+      const onAbort = () => (clearTimeout(timer), resolve());
+      const timer = setTimeout(() => {
+        this.closing.signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      this.closing.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { sshExec, waitForSsh } from '../../contract/ssh.js';
 import { BASE_LAYER, MachinePool } from './pool.js';
 import { descendants } from './container.js';
+import { portFree } from './addresses.js';
 import { makeKeyPair, nspawnPids, overlayMountsBelow } from './test-support.js';
 
 test('machines: boot, SSH on their own address, snapshot, a machine from the snapshot, nothing left', { timeout: 240_000 }, async () => {
@@ -102,4 +103,19 @@ test('machines: an emulator killed with SIGKILL leaves no machine running, and t
   await next.close();
   assert.equal(existsSync(runDir), false, 'the dead run was reaped');
   assert.ok(!(await readFile('/proc/mounts', 'utf8')).includes(runDir));
+});
+
+test('machines: a forced stop kills the whole container (no orphan keeps its overlay or its address)', { timeout: 120_000 }, async () => {
+  const pool = await MachinePool.open();
+  try {
+    const m = await pool.create({ name: 'forced', layer: BASE_LAYER, authorizedKeys: [] });
+    const deadline = Date.now() + 20_000;
+    while ((await portFree(m.ip, m.port)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await portFree(m.ip, m.port), false, 'sshd listens on the machine address');
+    await pool.stop(m.id, { force: true });
+    assert.deepEqual(await overlayMountsBelow(pool.runDir), []);
+    assert.equal(await portFree(m.ip, m.port), true, 'nothing listens on the address any more');
+  } finally {
+    await pool.close();
+  }
 });

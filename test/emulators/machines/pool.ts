@@ -170,7 +170,10 @@ export class MachinePool {
     if (!m.process || !m.exited) return;
     m.stopping = true;
     const pid = m.process.pid!;
-    signal(pid, force ? 'SIGKILL' : 'SIGTERM');
+    // A forced stop kills the container's processes first: systemd-nspawn dying alone would leave
+    // the machine running, orphaned, with its overlay mounted.
+    if (force) await killTree(pid);
+    else signal(pid, 'SIGTERM');
     const limit = timeoutMs ?? this.opts.stopTimeoutMs ?? 30_000;
     const timer = setTimeout(() => void killTree(pid), force ? 0 : limit);
     await m.exited;
