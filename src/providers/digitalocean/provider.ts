@@ -160,19 +160,21 @@ export class DigitalOceanProvider implements Provider {
   }
 
   private async waitActive(ids: number[], batchTag: string, signal: AbortSignal): Promise<Droplet[]> {
-    const deadline = Date.now() + 10 * 60_000;
+    const timeout = this.settings['create-timeout'];
+    const deadline = Date.now() + timeout * 1000;
     let interval = 1000;
     for (;;) {
       const droplets = await this.api.list('/v2/droplets', 'droplets', { operation: 'poll droplets', query: { tag_name: batchTag }, signal, schema: dropletSchema });
       const mine = droplets.filter((d) => ids.includes(d.id));
       const ready = mine.filter((d) => d.status === 'active' && publicAddress(d));
       if (ready.length === ids.length) return ready;
-      if (mine.length < ids.length && mine.length > 0) {
-        // A droplet that vanished while starting (destroyed, or failed at the provider).
+      if (mine.length < ids.length) {
+        const gone = ids.filter((id) => !mine.some((d) => d.id === id));
+        throw new ProviderError({ provider: 'digitalocean', operation: 'wait for droplets', message: `droplet${gone.length > 1 ? 's' : ''} ${gone.join(', ')} vanished while starting` });
       }
       if (Date.now() > deadline) {
         const late = mine.filter((d) => !ready.includes(d)).map((d) => `${d.name} (${d.status}${publicAddress(d) ? '' : ', no address'})`);
-        throw new ProviderError({ provider: 'digitalocean', operation: 'wait for droplets', message: `not active after 10 minutes: ${late.join(', ')}` });
+        throw new ProviderError({ provider: 'digitalocean', operation: 'wait for droplets', message: `not active with an address after ${timeout} s: ${late.join(', ')}` });
       }
       await sleep(interval, signal);
       interval = Math.min(5000, interval * 1.5);

@@ -12,6 +12,7 @@ export const digitalOceanSettingsSchema = z.strictObject({
   size: z.string().min(1).default('s-1vcpu-1gb').describe('Droplet size slug for builders and servers (images and deployments may override).'),
   'ssh-user': z.string().default('root'),
   'ssh-port': z.number().int().min(1).max(65535).default(22).describe('SSH port of droplets (22 unless a bastion or emulator says otherwise).'),
+  'create-timeout': z.number().int().positive().default(600).describe('Seconds a droplet may take to become active with an address.'),
   'shutdown-timeout': z.number().int().positive().default(120).describe('Seconds to wait for a clean shutdown before power_off.'),
   'api-budget': z.number().int().positive().default(2000).describe('Most API requests one command may make.'),
 });
