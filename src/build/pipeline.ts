@@ -37,6 +37,8 @@ export interface BuildRequest {
   sshTimeoutMs?: number;
   /** Provider options for the builder (size, region). */
   options?: Record<string, unknown>;
+  /** Regions the new version is copied to (cloud providers). */
+  regions?: string[];
   events: EventSink;
   signal: AbortSignal;
   /** Version names already taken, so two builds in one second do not collide. */
@@ -129,6 +131,17 @@ async function runPipeline(req: BuildRequest, signal: AbortSignal, cleanup: Clea
   await req.journal?.add({ kind: 'snapshot', name: version, labels });
   const result = await step(events, 'snapshot', `saving ${version}`, () => provider.snapshotMachine(machine, meta, signal));
   await req.journal?.remove('snapshot', version);
+  let distributed = result;
+  const regions = (req.regions ?? []).filter((r) => !result.regions?.includes(r));
+  if (regions.length) {
+    if (!provider.distributeVersion) {
+      events.emit({ type: 'warn', message: `the ${provider.name} provider has no regions; regions: ${regions.join(', ')} ignored` });
+    } else {
+      const forgetVersion = cleanup.defer(`version ${version} (its copies failed)`, (s) => provider.deleteImageVersion(result, s));
+      distributed = await step(events, 'distribute', `copying ${version} to ${regions.join(', ')}`, () => provider.distributeVersion!(result, regions, signal));
+      forgetVersion();
+    }
+  }
   forgetBuilder();
   const destroyed = await step(events, 'destroy', 'removing the builder', () => provider.destroyMachine(machine, signal)).then(
     () => true,
@@ -140,7 +153,7 @@ async function runPipeline(req: BuildRequest, signal: AbortSignal, cleanup: Clea
     },
   );
   if (destroyed) await req.journal?.remove('machine', name);
-  return result;
+  return distributed;
 }
 
 function describeSource(source: SourceImage): string {

@@ -110,6 +110,7 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
           buildTimeoutMs: imageConfig['build-timeout'] * 1000,
           scriptTimeoutMs: imageConfig['script-timeout'] * 1000,
           options: imageConfig.size ? { size: imageConfig.size } : undefined,
+          regions: imageConfig.regions,
           events,
           signal: opts.signal,
           takenVersions: taken,

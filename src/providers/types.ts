@@ -125,6 +125,11 @@ export interface Provider {
   stopMachine(machine: Machine, signal: AbortSignal): Promise<void>;
   /** Snapshot a stopped machine as a new version. Only resolves once the version is complete. */
   snapshotMachine(machine: Machine, meta: ImageVersionMetadata, signal: AbortSignal): Promise<ImageVersion>;
+  /**
+   * Make a complete version available in more regions (cloud providers), in parallel; resolves
+   * with the version listing every region once all copies are usable.
+   */
+  distributeVersion?(version: ImageVersion, regions: string[], signal: AbortSignal): Promise<ImageVersion>;
   /** Destroy a machine and everything launchMachine created for it. Idempotent. */
   destroyMachine(machine: Machine, signal: AbortSignal): Promise<void>;
 

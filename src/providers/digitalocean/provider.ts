@@ -295,6 +295,23 @@ export class DigitalOceanProvider implements Provider {
     }
   }
 
+  /** Transfer actions to every region at once; the image id stays the same everywhere. */
+  async distributeVersion(version: ImageVersion, regions: string[], signal: AbortSignal): Promise<ImageVersion> {
+    await Promise.all(
+      regions.map(async (region) => {
+        const { body } = await this.api.request('POST', `/v2/images/${version.id}/actions`, {
+          operation: `transfer ${version.version} to ${region}`,
+          body: { type: 'transfer', region },
+          signal,
+          schema: z.looseObject({ action: actionSchema }),
+        });
+        await this.waitAction(body.action, `transfer ${version.version} to ${region}`, 60 * 60_000, signal);
+      }),
+    );
+    const { body } = await this.api.request('GET', `/v2/images/${version.id}`, { operation: `read ${version.version}`, signal, schema: z.looseObject({ image: imageSchema }) });
+    return this.toVersion(body.image) ?? { ...version, regions: [...new Set([...(version.regions ?? []), ...regions])] };
+  }
+
   async destroyMachine(machine: Machine, signal: AbortSignal): Promise<void> {
     await this.deleteDroplet(Number(machine.id), signal);
     const keyId = machine.labels[KEY_LABEL];
