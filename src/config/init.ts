@@ -13,7 +13,7 @@ export interface SampleFile {
   mode: number;
 }
 
-export function sampleTree(provider: string, schemaUrl?: string): SampleFile[] {
+export function sampleTree(provider: string, baseRef: string, schemaUrl?: string): SampleFile[] {
   const dir = dirname(CONFIG_RELATIVE_PATH);
   const file = (path: string, content: string, mode = 0o644): SampleFile => ({ path: join(dir, path), content, mode });
   const script = (path: string, content: string) => file(path, content, 0o755);
@@ -30,7 +30,7 @@ provider:
 
 images:
   base:
-    base-image: ${provider === 'local' ? 'debian-12' : 'debian-12-x64'}
+    base-image: ${baseRef.includes('*') ? JSON.stringify(baseRef) : baseRef}
     description: common packages and settings for every server
   app:
     base-image: base

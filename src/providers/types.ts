@@ -155,6 +155,8 @@ export interface ProviderDefinition<S = unknown> {
   /** Equal to the folder name. */
   name: string;
   description: string;
+  /** The base `provisional init` writes into the sample config. */
+  sampleBaseRef: string;
   /** Schema of the `provider:` block's settings (the keys beside `name`). */
   settingsSchema: z.ZodType<S>;
   /** Base refs this provider knows without calling anything (for `validate`); undefined if open-ended. */

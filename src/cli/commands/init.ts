@@ -5,7 +5,7 @@ import { sampleTree, writeSampleTree } from '../../config/init.js';
 import { CONFIG_RELATIVE_PATH } from '../../config/load.js';
 import { closest } from '../../config/suggest.js';
 import { UsageError } from '../../core/errors.js';
-import { availableProviders } from '../../providers/registry.js';
+import { availableProviders, loadProviderDefinition } from '../../providers/registry.js';
 import type { CommandContext } from '../context.js';
 import { packageRoot } from '../version.js';
 
@@ -22,7 +22,8 @@ export async function run(ctx: CommandContext, opts: { provider: string }): Prom
     throw new UsageError(`unknown provider "${opts.provider}"`, guess ? `did you mean "${guess}"?` : `available: ${providers.join(', ')}`);
   }
   const schemaUrl = new URL('schema/config.schema.json', packageRoot()).href;
-  const { written, kept } = await writeSampleTree(root, sampleTree(opts.provider, existsSync(new URL(schemaUrl)) ? schemaUrl : undefined));
+  const definition = (await loadProviderDefinition(opts.provider))!;
+  const { written, kept } = await writeSampleTree(root, sampleTree(opts.provider, definition.sampleBaseRef, existsSync(new URL(schemaUrl)) ? schemaUrl : undefined));
   if (ctx.globals.json) {
     ctx.reporter.printJson({ config: configFile, written, kept });
     return 0;

@@ -8,6 +8,7 @@ import { awsSettingsSchema, checkBaseRef, type AwsSettings } from './settings.js
 const aws: ProviderDefinition<AwsSettings> = {
   name: 'aws',
   description: 'AWS EC2 instances and AMIs',
+  sampleBaseRef: '136693071363/debian-12-amd64-*',
   settingsSchema: awsSettingsSchema,
   checkBaseRef: (ref) => checkBaseRef(ref),
   checkImageName: () => undefined,

@@ -313,7 +313,8 @@ export class AwsProvider implements Provider {
 
   /** Polls the whole batch with one DescribeInstances call until every instance runs with an address. */
   private async waitRunning(ids: string[], signal: AbortSignal): Promise<Instance[]> {
-    const deadline = Date.now() + 10 * 60_000;
+    const timeout = this.settings['create-timeout'];
+    const deadline = Date.now() + timeout * 1000;
     for (let interval = 1000; ; interval = Math.min(5000, interval * 1.5)) {
       const instances = await this.describeInstances({ InstanceIds: ids }, 'wait for instances', signal);
       const ready = instances.filter((i) => i.State?.Name === 'running' && this.address(i));
@@ -324,7 +325,7 @@ export class AwsProvider implements Provider {
       if (ready.length === ids.length) return ids.map((id) => ready.find((i) => i.InstanceId === id)!);
       if (Date.now() > deadline) {
         const late = instances.filter((i) => !ready.includes(i)).map((i) => `${i.InstanceId} (${i.State?.Name}${this.address(i) ? '' : ', no address'})`);
-        throw new ProviderError({ provider: 'aws', operation: 'wait for instances', message: `not running after 10 minutes: ${late.join(', ')}` });
+        throw new ProviderError({ provider: 'aws', operation: 'wait for instances', message: `not running with an address after ${timeout} s: ${late.join(', ')}` });
       }
       await sleep(interval, signal);
     }

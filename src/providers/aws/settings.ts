@@ -14,6 +14,7 @@ export const awsSettingsSchema = z.strictObject({
   'ssh-address': z.enum(['public', 'private']).default('public').describe('Which address of an instance to reach over SSH.'),
   'subnet-id': z.string().optional().describe('Subnet for builders and servers (default: the default VPC).'),
   'security-group-ids': z.array(z.string()).optional().describe('Security groups to use instead of a temporary one that lets SSH in.'),
+  'create-timeout': z.number().int().positive().default(600).describe('Seconds an instance may take to run with an address.'),
   'ssh-cidr': z.string().default('0.0.0.0/0').describe('Who the temporary security group lets in on port 22.'),
 });
 

@@ -8,6 +8,7 @@ import { checkBaseRef, digitalOceanSettingsSchema, resolveToken, type DigitalOce
 const digitalocean: ProviderDefinition<DigitalOceanSettings> = {
   name: 'digitalocean',
   description: 'DigitalOcean droplets and snapshots (API v2)',
+  sampleBaseRef: 'debian-12-x64',
   settingsSchema: digitalOceanSettingsSchema,
   checkBaseRef: (ref) => checkBaseRef(ref),
   // Snapshot names are NAME-YYYYMMDDHHMMSS and droplet names must be host names: the core rule fits.

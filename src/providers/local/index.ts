@@ -15,6 +15,7 @@ import {
 const local: ProviderDefinition<LocalSettings> = {
   name: 'local',
   description: 'QEMU virtual machines on this computer (KVM when usable, else software emulation)',
+  sampleBaseRef: 'debian-12',
   settingsSchema: localSettingsSchema,
   knownBaseRefs,
   checkBaseRef,
