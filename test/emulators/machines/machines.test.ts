@@ -91,7 +91,7 @@ test('machines: an emulator killed with SIGKILL leaves no machine running, and t
   const { runDir } = JSON.parse(line) as { runDir: string; ip: string };
   const started = Date.now() + 10_000;
   while ((await nspawnPids(runDir)).length === 0 && Date.now() < started) await new Promise((r) => setTimeout(r, 100));
-  assert.equal((await nspawnPids(runDir)).length, 1);
+  assert.ok((await nspawnPids(runDir)).length >= 1);
   const pid = child.pid!;
   child.kill('SIGKILL');
   const deadline = Date.now() + 30_000;
