@@ -211,7 +211,9 @@ export class Cloud {
     while (!droplet.deleted && droplet.machineId && !this.closing.signal.aborted) {
       if ((await this.machines.sshSessionCount(droplet.machineId)) > 0) {
         await this.sleep(afterMs);
-        if (!droplet.deleted && droplet.machineId && (await this.machines.dropSsh(droplet.machineId)) > 0) this.faults.fired.sshDrop++;
+        if (droplet.deleted || !droplet.machineId) return;
+        this.faults.fired.sshDrop++;
+        await this.machines.dropSsh(droplet.machineId);
         return;
       }
       await this.sleep(100);
