@@ -126,6 +126,22 @@ describe('CLI end to end on DigitalOcean (emulator)', { timeout: 30 * 60_000 }, 
     assert.equal(emulator.cloud.droplets.size, 0);
   });
 
+  it('regions: a new version is transferred to every region; image list shows where; delete removes it everywhere', async () => {
+    const file = join(project.dir, 'config/provisional/config.yml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('  db:\n    base-image: base\n', '  db:\n    base-image: base\n    regions: [ams3, sfo3]\n'));
+    const r = await cli('image', 'create', 'db');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /copying db-\d{14} to ams3, sfo3/);
+    const [latest] = await versionsOf('db');
+    const list = await cli('image', 'list');
+    assert.match(list.stdout, new RegExp(`${latest} .*available \\(nyc3, ams3, sfo3\\)`));
+    const image = [...emulator.cloud.images.values()].find((i) => i.name === latest)!;
+    assert.deepEqual([...image.regions].sort(), ['ams3', 'nyc3', 'sfo3']);
+    assert.equal((await cli('image', 'delete', `db@${latest}`, '--yes')).code, 0);
+    assert.ok(![...emulator.cloud.images.values()].some((i) => i.name === latest && i.status !== 'deleted'), 'the snapshot is gone');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('    regions: [ams3, sfo3]\n', ''));
+  });
+
   it('transient faults (429 bursts, 500, 503, a slow snapshot) end in success', async () => {
     emulator.faults.set({
       http: [
