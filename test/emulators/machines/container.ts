@@ -4,7 +4,7 @@
  *
  * The overlay is mounted inside a private mount namespace that only the container's processes
  * hold, so it vanishes with them, whatever way they end. `--pdeathsig TERM` asks nspawn to shut
- * the machine down if the emulator's process dies without stopping it.
+ * the machine down (nspawn kills it) if the emulator's process dies without stopping it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, chown, lstat, mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -92,12 +92,15 @@ export async function bootContainer(spec: ContainerSpec): Promise<ChildProcess> 
   const options = `lowerdir=${spec.lowerDirs.join(':')},upperdir=${join(spec.dir, 'upper')},workdir=${join(spec.dir, 'work')}`;
   const log = await open(join(spec.dir, 'console.log'), 'a');
   const script = [
+    // setpriv set the parent-death signal before exec; if the emulator died before that, nobody
+    // would stop this machine: the parent must still be the emulator.
+    '[ "$PPID" = "$4" ] || exit 98',
     'mount -t overlay overlay -o "$1" "$2" || exit 97',
-    'exec systemd-nspawn --quiet --boot --keep-unit --register=no --link-journal=no --console=pipe --resolv-conf=copy-host --timezone=off -D "$2" --machine="$3" --hostname="$3"',
+    'exec systemd-nspawn --quiet --boot --kill-signal=SIGKILL --keep-unit --register=no --link-journal=no --console=pipe --resolv-conf=copy-host --timezone=off -D "$2" --machine="$3" --hostname="$3"',
   ].join('\n');
   const child = spawn(
     'setpriv',
-    ['--pdeathsig', 'TERM', '--', 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', options, root, spec.hostname],
+    ['--pdeathsig', 'TERM', '--', 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', options, root, spec.hostname, String(process.pid)],
     { detached: true, stdio: ['ignore', log.fd, log.fd] },
   );
   // The child holds its own copy of the descriptor.
@@ -127,6 +130,29 @@ export async function descendants(pid: number): Promise<number[]> {
     }
   }
   return found;
+}
+
+/**
+ * Asks the machine to power off as `machinectl poweroff` does: SIGRTMIN+3 to its systemd (the
+ * container's PID 1, nspawn's child). Not via nspawn's SIGTERM, which this emulator reserves for
+ * its own death (`--pdeathsig TERM` with `--kill-signal=SIGKILL`: a dead emulator's machines are
+ * killed at once, even while they boot, when systemd would still ignore a shutdown signal).
+ * Returns false if the machine has no init (yet, or any more).
+ */
+export async function requestPoweroff(nspawnPid: number): Promise<boolean> {
+  const SIGRTMIN_PLUS_3 = 37; // Linux: SIGRTMIN is 34
+  for (const pid of await descendants(nspawnPid)) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const ppid = Number.parseInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '', 10);
+    if (ppid !== nspawnPid) continue;
+    try {
+      process.kill(pid, SIGRTMIN_PLUS_3);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return false;
 }
 
 /** Kills the machine's SSH sessions (sshd's per-connection processes), as a network drop would. */

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { removeTree } from '../../../src/providers/local/files.js';
 import { run } from '../../../src/providers/local/process.js';
 import { chooseSshPort, claimAddress, reapStaleClaims, releaseAddress } from './addresses.js';
-import { bootContainer, descendants, dropSshSessions, prepareUpper, sshSessions } from './container.js';
+import { bootContainer, descendants, dropSshSessions, prepareUpper, requestPoweroff, sshSessions } from './container.js';
 import { emulatorCacheDir, ensureRootfs } from './rootfs.js';
 
 /** The layer id of the Debian 12 rootfs. */
@@ -173,11 +173,18 @@ export class MachinePool {
     // A forced stop kills the container's processes first: systemd-nspawn dying alone would leave
     // the machine running, orphaned, with its overlay mounted.
     if (force) await killTree(pid);
-    else signal(pid, 'SIGTERM');
-    const limit = timeoutMs ?? this.opts.stopTimeoutMs ?? 30_000;
-    const timer = setTimeout(() => void killTree(pid), force ? 0 : limit);
+    else {
+      // Early in its boot, systemd ignores the request: ask again until it stops or time is up.
+      const deadline = Date.now() + (timeoutMs ?? this.opts.stopTimeoutMs ?? 30_000);
+      let stopped = false;
+      void m.exited.then(() => (stopped = true));
+      while (!stopped && Date.now() < deadline) {
+        await requestPoweroff(pid);
+        await Promise.race([m.exited, new Promise((r) => setTimeout(r, 1000))]);
+      }
+      if (!stopped) await killTree(pid);
+    }
     await m.exited;
-    clearTimeout(timer);
   }
 
   /**
@@ -280,6 +287,17 @@ export class MachinePool {
   }
 }
 
+/** systemd-nspawn processes whose machine lives under `dir`. */
+export async function nspawnProcesses(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (cmdline[0]?.endsWith('systemd-nspawn') && cmdline.some((a) => a.startsWith(`${dir}/`))) pids.push(Number(entry));
+  }
+  return pids;
+}
+
 function runsDir(): string {
   return join(emulatorCacheDir(), 'runs');
 }
@@ -310,7 +328,10 @@ async function reapDeadRuns(): Promise<void> {
     } catch (err) {
       alive = (err as NodeJS.ErrnoException).code === 'EPERM';
     }
-    if (!alive) await removeTree(join(dir, entry));
+    if (alive) continue;
+    // Its machines should have shut down with it (parent-death signal); kill any that did not.
+    for (const pid of await nspawnProcesses(join(dir, entry))) await killTree(pid);
+    await removeTree(join(dir, entry));
   }
   await reapStaleClaims();
 }

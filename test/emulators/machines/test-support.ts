@@ -36,12 +36,4 @@ export async function overlayMountsBelow(dir: string): Promise<string[]> {
 }
 
 /** Pids of systemd-nspawn processes whose machine lives under `dir`. */
-export async function nspawnPids(dir: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    if (cmdline[0]?.endsWith('systemd-nspawn') && cmdline.some((a) => a.startsWith(dir))) pids.push(Number(entry));
-  }
-  return pids;
-}
+export { nspawnProcesses as nspawnPids } from './pool.js';
