@@ -145,6 +145,30 @@ describe('CLI end to end on AWS (EC2 emulator)', { timeout: 30 * 60_000 }, () =>
     await assertNoBuildLeftovers();
   });
 
+  it('regions: CopyImage to each region with tags; image list shows where; delete removes every copy and snapshot', async () => {
+    const file = join(project.dir, 'config/provisional/config.yml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('  db:\n    base-image: base\n', '  db:\n    base-image: base\n    regions: [eu-west-1, us-west-2]\n'));
+    const r = await cli('image', 'create', 'db');
+    assert.equal(r.code, 0, r.stderr);
+    const [latest] = await versionsOf('db');
+    const list = await cli('image', 'list');
+    assert.match(list.stdout, new RegExp(`${latest} .*available \\(us-east-1, eu-west-1, us-west-2\\)`));
+    for (const region of ['eu-west-1', 'us-west-2']) {
+      const client = new EC2Client({ region, endpoint: emulator.url, credentials: { accessKeyId: emulator.accessKeyId, secretAccessKey: emulator.secretAccessKey } });
+      const copies = (await client.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images ?? [];
+      assert.deepEqual(copies.map((i) => [i.Name, i.Tags?.find((t) => t.Key === 'provisional-version')?.Value]), [[latest, latest]], `copy in ${region}`);
+      client.destroy();
+    }
+    assert.equal((await cli('image', 'delete', `db@${latest}`, '--yes')).code, 0);
+    for (const region of ['eu-west-1', 'us-west-2']) {
+      const client = new EC2Client({ region, endpoint: emulator.url, credentials: { accessKeyId: emulator.accessKeyId, secretAccessKey: emulator.secretAccessKey } });
+      assert.deepEqual((await client.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images ?? [], [], `copy left in ${region}`);
+      assert.deepEqual((await client.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'] }))).Snapshots ?? [], [], `snapshot left in ${region}`);
+      client.destroy();
+    }
+    writeFileSync(file, readFileSync(file, 'utf8').replace('    regions: [eu-west-1, us-west-2]\n', ''));
+  });
+
   it('throttling and 500s are retried to success; failed images and missing addresses are clear errors that leave nothing', async () => {
     emulator.cloud.faults.throttle = 4;
     emulator.cloud.faults.internalError = 2;

@@ -9,6 +9,7 @@
 import {
   EC2Client,
   AuthorizeSecurityGroupIngressCommand,
+  CopyImageCommand,
   CreateImageCommand,
   CreateTagsCommand,
   CreateSecurityGroupCommand,
@@ -54,6 +55,8 @@ import { parseBaseRef, type AwsSettings } from './settings.js';
 const META = {
   parent: 'provisional-parent',
   inputHash: 'provisional-input-hash',
+  /** On the home AMI: `region=ami-id` of each copy, comma-separated. */
+  copies: 'provisional-copies',
   toolVersion: 'provisional-tool-version',
   createdAt: 'provisional-created-at',
 } as const;
@@ -69,25 +72,22 @@ export class AwsProvider implements Provider {
     private readonly ctx: ProviderContext,
     private readonly ec2: EC2Client,
     private readonly region: string,
+    private readonly endpoint: string | undefined,
   ) {}
 
   static async create(settings: AwsSettings, ctx: ProviderContext): Promise<AwsProvider> {
     const region = settings.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
     if (!region) throw new UsageError('no AWS region: set region: in the provider block of config.yml, or AWS_REGION');
     if (settings.profile) process.env.AWS_PROFILE ??= settings.profile;
-    const ec2 = new EC2Client({
-      region,
-      endpoint: settings.endpoint ?? process.env.AWS_ENDPOINT_URL_EC2 ?? process.env.AWS_ENDPOINT_URL,
-      maxAttempts: 10,
-      retryMode: 'standard',
-    });
+    const endpoint = settings.endpoint ?? process.env.AWS_ENDPOINT_URL_EC2 ?? process.env.AWS_ENDPOINT_URL;
+    const ec2 = new EC2Client({ region, endpoint, maxAttempts: 10, retryMode: 'standard' });
     try {
       await ec2.config.credentials();
     } catch (err) {
       ec2.destroy();
       throw new UsageError(`no AWS credentials: ${(err as Error).message}`, 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run `aws configure`');
     }
-    return new AwsProvider(settings, ctx, ec2, region);
+    return new AwsProvider(settings, ctx, ec2, region, endpoint);
   }
 
   /** Every SDK call goes through here: one error shape, with EC2's code, message and request id. */
@@ -173,7 +173,7 @@ export class AwsProvider implements Provider {
       id: image.ImageId,
       status: image.State === 'available' ? 'available' : image.State === 'pending' ? 'pending' : 'failed',
       sizeBytes: image.BlockDeviceMappings?.reduce((n, m) => n + (m.Ebs?.VolumeSize ?? 0) * 1024 ** 3, 0) || undefined,
-      regions: [this.region],
+      regions: [this.region, ...Object.keys(parseCopies(tags[META.copies]))],
     };
   }
 
@@ -412,6 +412,52 @@ export class AwsProvider implements Provider {
     }
   }
 
+  /** A client for another region, with the same endpoint and credentials. */
+  private clientFor(region: string): EC2Client {
+    return new EC2Client({ region, endpoint: this.endpoint, maxAttempts: 10, retryMode: 'standard' });
+  }
+
+  /** CopyImage to every region at once (tags copied), each waited until available, recorded on the home AMI. */
+  async distributeVersion(version: ImageVersion, regions: string[], signal: AbortSignal): Promise<ImageVersion> {
+    const copies: Record<string, string> = {};
+    try {
+      await Promise.all(
+        regions.map(async (region) => {
+          const client = this.clientFor(region);
+          try {
+            const { ImageId } = await this.call(
+              `copy ${version.version} to ${region}`,
+              (s) => client.send(new CopyImageCommand({ SourceImageId: version.id, SourceRegion: this.region, Name: version.version, CopyImageTags: true }), { abortSignal: s }),
+              signal,
+            );
+            copies[region] = ImageId!;
+            await waitUntilImageAvailable({ client, maxWaitTime: 3600, minDelay: 2, maxDelay: 15, abortSignal: signal }, { ImageIds: [ImageId!] });
+          } finally {
+            client.destroy();
+          }
+        }),
+      );
+      const value = Object.entries(copies).map(([r, id]) => `${r}=${id}`).join(',');
+      await this.call('record the copies', (s) => this.ec2.send(new CreateTagsCommand({ Resources: [version.id], Tags: [{ Key: META.copies, Value: value }] }), { abortSignal: s }), signal);
+      return { ...version, regions: [this.region, ...Object.keys(copies)] };
+    } catch (err) {
+      // A copy that half-happened is removed; the caller removes the version itself.
+      await this.deleteCopies(copies, AbortSignal.timeout(5 * 60_000)).catch(() => undefined);
+      throw err instanceof ProviderError || signal.aborted ? err : new ProviderError({ provider: 'aws', operation: `copy ${version.version}`, message: (err as Error).message, cause: err });
+    }
+  }
+
+  private async deleteCopies(copies: Record<string, string>, signal: AbortSignal): Promise<void> {
+    for (const [region, imageId] of Object.entries(copies)) {
+      const client = this.clientFor(region);
+      try {
+        await this.deleteAmi(imageId, signal, client);
+      } finally {
+        client.destroy();
+      }
+    }
+  }
+
   async destroyMachine(machine: Machine, signal: AbortSignal): Promise<void> {
     const temp = Object.fromEntries(Object.entries(machine.labels).filter(([k]) => k === TEMP_KEY || k === TEMP_GROUP));
     await this.terminate([machine.id], signal, !!temp[TEMP_GROUP]);
@@ -443,20 +489,23 @@ export class AwsProvider implements Provider {
     if (children.length) {
       throw new UserFacingError(`cannot delete ${version.version}: ${children.map((c) => c.version).join(', ')} ${children.length > 1 ? 'are' : 'is'} built on it`, { hint: 'delete those versions first' });
     }
+    const [home] = await this.describeImages({ ImageIds: [version.id] }, `find ${version.version}`, signal).catch(() => []);
+    await this.deleteCopies(parseCopies(tagMap(home?.Tags)[META.copies]), signal);
     await this.deleteAmi(version.id, signal);
   }
 
   /** Deregister an AMI and delete its EBS snapshots: left-behind snapshots are the classic cost leak. */
-  private async deleteAmi(imageId: string, signal: AbortSignal): Promise<void> {
-    const [image] = await this.describeImages({ ImageIds: [imageId] }, `find ${imageId}`, signal).catch((err) => {
-      if (err instanceof ProviderError && /NotFound|Malformed/.test(err.code ?? '')) return [];
+  private async deleteAmi(imageId: string, signal: AbortSignal, client = this.ec2): Promise<void> {
+    const found = await this.call(`find ${imageId}`, (s) => client.send(new DescribeImagesCommand({ ImageIds: [imageId] }), { abortSignal: s }), signal).catch((err) => {
+      if (err instanceof ProviderError && /NotFound|Malformed/.test(err.code ?? '')) return { Images: [] };
       throw err;
     });
+    const image = found.Images?.[0];
     if (!image) return;
     const snapshots = (image.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => !!s);
-    await this.call(`deregister ${imageId}`, (s) => this.ec2.send(new DeregisterImageCommand({ ImageId: imageId }), { abortSignal: s }), signal);
+    await this.call(`deregister ${imageId}`, (s) => client.send(new DeregisterImageCommand({ ImageId: imageId }), { abortSignal: s }), signal);
     for (const snapshot of snapshots) {
-      await this.call(`delete snapshot ${snapshot}`, (s) => this.ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshot }), { abortSignal: s }), signal).catch((err) => {
+      await this.call(`delete snapshot ${snapshot}`, (s) => client.send(new DeleteSnapshotCommand({ SnapshotId: snapshot }), { abortSignal: s }), signal).catch((err) => {
         if (!(err instanceof ProviderError && err.code === 'InvalidSnapshot.NotFound')) throw err;
       });
     }
@@ -517,6 +566,15 @@ function toTags(labels: Record<string, string>): Tag[] {
   return Object.entries(labels)
     .filter(([k]) => k.startsWith('provisional-') && k !== TEMP_KEY && k !== TEMP_GROUP)
     .map(([Key, Value]) => ({ Key, Value }));
+}
+
+function parseCopies(value: string | undefined): Record<string, string> {
+  return Object.fromEntries(
+    (value ?? '')
+      .split(',')
+      .map((pair) => pair.split('='))
+      .filter((p): p is [string, string] => p.length === 2 && !!p[0] && !!p[1]),
+  );
 }
 
 function tagMap(tags: Tag[] | undefined): Record<string, string> {
