@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Provisional and its tests need on Debian 12 (run as root): QEMU and the tools the
 # local provider builds its debian-12 base with, OpenSSH, then the npm packages, then builds.
+# With --test: also what the test suite's emulators and conformance tests use (systemd-nspawn for
+# the emulated droplets and instances, Packer 1.6.6 and the AWS CLI as real clients).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(qemu-system-x86 qemu-utils mmdebstrap debootstrap e2fsprogs openssh-client ca-certificates)
+if [ "${1:-}" = "--test" ]; then packages+=(systemd-container packer awscli util-linux iproute2); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -17,5 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 node -e 'const [major] = process.versions.node.split(".").map(Number); if (major < 20) { console.error(`error: Node.js 20 or later is needed, this is ${process.version}`); process.exit(2); }'
-npm ci --no-fund --no-audit --loglevel=error
-npm run --silent build
+# npm ci only when node_modules does not match the lock file (npm test runs this script too).
+if ! [ -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-fund --no-audit --loglevel=error
+fi
+# The tests build for themselves.
+[ "${1:-}" = "--test" ] || npm run --silent build
