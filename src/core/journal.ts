@@ -8,6 +8,7 @@ import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { stateDir } from './paths.js';
+import { processAlive } from './pid.js';
 
 export interface JournalEntry {
   /** What was (or was about to be) created. */
@@ -104,14 +105,6 @@ export class RunJournal {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Journals of this project whose process is gone: runs that did not finish. */
 export async function unfinishedRuns(project: string): Promise<JournalRecord[]> {
@@ -126,7 +119,7 @@ export async function unfinishedRuns(project: string): Promise<JournalRecord[]> 
   for (const file of files) {
     try {
       const record = JSON.parse(await readFile(join(dir, file), 'utf8')) as JournalRecord;
-      if (record.host !== hostname() || !alive(record.pid)) runs.push(record);
+      if (record.host !== hostname() || !processAlive(record.pid)) runs.push(record);
     } catch {
       // a journal that cannot be read is reported by cleanup, not here
     }
@@ -147,7 +140,7 @@ export async function activeRunIds(project: string): Promise<Set<string>> {
   for (const file of files) {
     try {
       const record = JSON.parse(await readFile(join(dir, file), 'utf8')) as JournalRecord;
-      if (record.host === hostname() && alive(record.pid)) ids.add(record.runId);
+      if (record.host === hostname() && processAlive(record.pid)) ids.add(record.runId);
     } catch {
       // unreadable: not active as far as we can tell
     }

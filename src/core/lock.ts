@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { UserFacingError } from './errors.js';
 import { stateDir } from './paths.js';
+import { processAlive } from './pid.js';
 
 interface Holder {
   pid: number;
@@ -26,14 +27,6 @@ export function lockPath(project: string, kind: 'image' | 'env', name: string): 
   return join(stateDir(), 'locks', project, `${kind}-${name}.lock`);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function acquireLock(path: string, what: string): Promise<Lock> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
@@ -51,7 +44,7 @@ export async function acquireLock(path: string, what: string): Promise<Lock> {
     } catch {
       holder = undefined; // half-written or gone: try again
     }
-    if (holder && holder.host === me.host && !alive(holder.pid)) {
+    if (holder && holder.host === me.host && !processAlive(holder.pid)) {
       await rm(path, { force: true }); // stale: its process died
       continue;
     }

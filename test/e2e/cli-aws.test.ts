@@ -17,7 +17,7 @@ import {
   DescribeSecurityGroupsCommand,
   DescribeSnapshotsCommand,
 } from '@aws-sdk/client-ec2';
-import { runCli } from '../helpers/cli.js';
+import { runCli, serverRows, versionNames } from '../helpers/cli.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
 import { startEc2Emulator, type Ec2Emulator } from '../emulators/aws/server.js';
 
@@ -28,22 +28,8 @@ let ec2: EC2Client;
 let env: NodeJS.ProcessEnv;
 const cli = (...args: string[]) => runCli(args, { cwd: project.dir, env });
 
-interface ServerRow {
-  name: string;
-  image: string;
-  version: string;
-  id: string;
-}
-async function servers(): Promise<ServerRow[]> {
-  const r = await cli('server', 'list', 'staging', '--json');
-  assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { servers: ServerRow[] }).servers;
-}
-async function versionsOf(image: string): Promise<string[]> {
-  const r = await cli('image', 'list', '--json');
-  assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { images: { name: string; versions: { version: string }[] }[] }).images.find((i) => i.name === image)!.versions.map((v) => v.version);
-}
+const servers = () => serverRows('staging', { cwd: project.dir, env });
+const versionsOf = (image: string) => versionNames(image, { cwd: project.dir, env });
 
 /** No builder instance, build key pair or security group; every EBS snapshot belongs to an AMI. */
 async function assertNoBuildLeftovers() {

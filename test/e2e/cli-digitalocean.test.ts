@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
+import { runCli, serverRows, versionNames } from '../helpers/cli.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
 import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../emulators/digitalocean/server.js';
 
@@ -19,23 +19,8 @@ let emulator: DigitalOceanEmulator;
 let env: NodeJS.ProcessEnv;
 const cli = (...args: string[]) => runCli(args, { cwd: project.dir, env });
 
-interface ServerRow {
-  name: string;
-  image: string;
-  version: string;
-  state: string;
-  id: string;
-}
-async function servers(): Promise<ServerRow[]> {
-  const r = await cli('server', 'list', 'staging', '--json');
-  assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { servers: ServerRow[] }).servers;
-}
-async function versionsOf(image: string): Promise<string[]> {
-  const r = await cli('image', 'list', '--json');
-  assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { images: { name: string; versions: { version: string }[] }[] }).images.find((i) => i.name === image)!.versions.map((v) => v.version);
-}
+const servers = () => serverRows('staging', { cwd: project.dir, env });
+const versionsOf = (image: string) => versionNames(image, { cwd: project.dir, env });
 
 /** Nothing of a build is left at the provider: droplets other than servers, build keys, snapshots without metadata. */
 function assertNoBuildLeftovers() {

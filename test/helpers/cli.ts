@@ -85,3 +85,26 @@ export function qemuProcessesMentioning(needle: string): number[] {
   }
   return pids;
 }
+
+export interface ServerRow {
+  name: string;
+  image: string;
+  version: string;
+  state: string;
+  id: string;
+}
+
+/** The servers of an environment, as `provisional server list ENV --json` reports them. */
+export async function serverRows(environment: string, opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<ServerRow[]> {
+  const r = await runCli(['server', 'list', environment, '--json'], opts);
+  if (r.code !== 0) throw new Error(`server list exited ${r.code}: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { servers: ServerRow[] }).servers;
+}
+
+/** Version names of an image, newest first, as `provisional image list --json` reports them. */
+export async function versionNames(image: string, opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<string[]> {
+  const r = await runCli(['image', 'list', '--json'], opts);
+  if (r.code !== 0) throw new Error(`image list exited ${r.code}: ${r.stderr}`);
+  const doc = JSON.parse(r.stdout) as { images: { name: string; versions: { version: string }[] }[] };
+  return doc.images.find((i) => i.name === image)?.versions.map((v) => v.version) ?? [];
+}
