@@ -9,6 +9,7 @@ import { cloudInitSeed, hostnameFor, machineArgs, type MachineSpec } from '../..
 import { acquireLock } from '../../src/providers/local/lock.js';
 import { processMatches } from '../../src/providers/local/process.js';
 import { EARLY_FILES, GUEST_FILES, MASK_UNITS } from '../../src/providers/local/debian-guest.js';
+import { hasPvhNote } from '../../src/providers/local/kernel.js';
 
 const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey test@host';
 
@@ -131,5 +132,36 @@ describe('local base lock', () => {
     assert.equal(await processMatches(process.pid, 'no-such-marker-in-argv'), false);
     assert.equal(await processMatches(process.pid, process.argv[1]!), true);
     assert.equal(await processMatches(2 ** 22 + 1, 'x'), false);
+  });
+});
+
+describe('local PVH kernel check', () => {
+  /** A minimal 64-bit ELF with one PT_NOTE segment holding one note. */
+  function elfWithNote(name: string, type: number): Buffer {
+    const nameBytes = Buffer.from(`${name}\0`);
+    const note = Buffer.alloc(12 + ((nameBytes.length + 3) & ~3) + 4);
+    note.writeUInt32LE(nameBytes.length, 0);
+    note.writeUInt32LE(4, 4);
+    note.writeUInt32LE(type, 8);
+    nameBytes.copy(note, 12);
+    const elf = Buffer.alloc(64 + 56 + note.length);
+    elf.writeUInt32BE(0x7f454c46, 0);
+    elf[4] = 2; // 64-bit
+    elf[5] = 1; // little-endian
+    elf.writeBigUInt64LE(64n, 0x20); // program headers right after the ELF header
+    elf.writeUInt16LE(56, 0x36);
+    elf.writeUInt16LE(1, 0x38);
+    elf.writeUInt32LE(4, 64); // PT_NOTE
+    elf.writeBigUInt64LE(120n, 64 + 8); // offset of the note
+    elf.writeBigUInt64LE(BigInt(note.length), 64 + 32);
+    note.copy(elf, 120);
+    return elf;
+  }
+
+  it('finds the Xen PVH entry note, and only that', () => {
+    assert.equal(hasPvhNote(elfWithNote('Xen', 18)), true);
+    assert.equal(hasPvhNote(elfWithNote('Xen', 17)), false);
+    assert.equal(hasPvhNote(elfWithNote('GNU', 18)), false);
+    assert.equal(hasPvhNote(Buffer.from('MZ not an elf')), false);
   });
 });

@@ -15,6 +15,7 @@ import type { DebianMirrors } from './mirror.js';
 import { run } from './process.js';
 import { removeTree } from './files.js';
 import { convertToQcow2 } from './qemu.js';
+import { extractPvhKernel } from './kernel.js';
 import {
   DEBIAN_APPEND,
   DEBIAN_PACKAGES,
@@ -106,7 +107,9 @@ export async function buildDebianBase(opts: DebianBuildOptions): Promise<Omit<Ba
   const kernel = entries.find((f) => f.startsWith('vmlinuz-'));
   const initrd = entries.find((f) => f.startsWith('initrd.img-'));
   if (!kernel || !initrd) throw new UserFacingError(`the debian-12 build produced no kernel or initramfs in /boot (found: ${entries.join(', ')})`);
-  await copyFile(join(boot, kernel), join(workDir, 'vmlinuz'));
+  // The uncompressed kernel boots ~2.7 s faster under TCG (kernel.ts); the bzImage is the fallback.
+  const pvh = await extractPvhKernel(join(boot, kernel), join(workDir, 'vmlinux'), signal);
+  if (!pvh) await copyFile(join(boot, kernel), join(workDir, 'vmlinuz'));
   await copyFile(join(boot, initrd), join(workDir, 'initrd.img'));
 
   events.emit({ type: 'info', message: 'making the disk image' });
@@ -130,7 +133,7 @@ export async function buildDebianBase(opts: DebianBuildOptions): Promise<Omit<Ba
   return {
     disk: 'disk.qcow2',
     format: 'qcow2',
-    kernel: 'vmlinuz',
+    kernel: pvh ? 'vmlinux' : 'vmlinuz',
     initrd: 'initrd.img',
     append: DEBIAN_APPEND,
     sizeBytes,
