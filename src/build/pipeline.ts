@@ -10,7 +10,7 @@ import { create as createTar } from 'tar';
 import type { Readable } from 'node:stream';
 import { CleanupStack } from '../core/cleanup.js';
 import type { RunJournal } from '../core/journal.js';
-import { CancelledError, ScriptError, UserFacingError } from '../core/errors.js';
+import { ScriptError, UserFacingError } from '../core/errors.js';
 import { step, type EventSink } from '../core/events.js';
 import { listScripts, type ImageDirs } from '../images/inputs.js';
 import { versionName } from '../images/naming.js';
@@ -143,10 +143,11 @@ async function runPipeline(req: BuildRequest, signal: AbortSignal, cleanup: Clea
     }
   }
   forgetBuilder();
-  const destroyed = await step(events, 'destroy', 'removing the builder', () => provider.destroyMachine(machine, signal)).then(
+  // The version is complete: removing the builder is cleanup, which the signal must not cut short
+  // (an interrupted removal left the builder, or the build key, behind). Teardown gets its own time limit.
+  const destroyed = await step(events, 'destroy', 'removing the builder', () => provider.destroyMachine(machine, AbortSignal.timeout(10 * 60_000))).then(
     () => true,
     (err) => {
-      if (err instanceof CancelledError) throw err;
       // The version is complete; a builder we could not remove is reported, not a failed build.
       events.emit({ type: 'warn', message: `the version is saved, but the builder ${machine.name} could not be removed (${(err as Error).message}); run \`provisional cleanup\`` });
       return false;
