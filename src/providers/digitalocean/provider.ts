@@ -6,7 +6,7 @@
  *   deploy: droplets tagged with project, environment, image and version; found again by tag.
  * Labels become tags `key:value` (DigitalOcean tags allow letters, digits, `:`, `-` and `_`).
  */
-import { ConfigError, ProviderError, UserFacingError } from '../../core/errors.js';
+import { ConfigError, ProviderError, UserFacingError, throwIfAborted } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
 import { sleep } from '../../core/wait.js';
 import {
@@ -124,9 +124,11 @@ export class DigitalOceanProvider implements Provider {
     try {
       for (const group of groups) {
         for (let i = 0; i < group.length; i += 10) {
+          throwIfAborted(signal);
           created.push(...(await this.createDroplets(group.slice(i, i + 10), keyIds, batchTag, signal)));
         }
       }
+      throwIfAborted(signal);
       const active = await this.waitActive(created.map((d) => d.id), batchTag, signal);
       return reqs.map((req) => {
         const droplet = active.find((d) => d.name === req.name && created.some((c) => c.id === d.id))!;
@@ -150,10 +152,12 @@ export class DigitalOceanProvider implements Provider {
       ssh_keys: keyIds.ids,
       tags: [...labelsToTags(first.labels), batchTag],
     };
+    // Not cut short by the signal: a create aborted after DigitalOcean took it would make droplets
+    // nobody knows the ids of, so nothing would remove them. The caller checks the signal after.
     const { body: answer } = await this.api.request('POST', '/v2/droplets', {
       operation: group.length === 1 ? `create droplet ${first.name}` : `create ${group.length} droplets`,
       body,
-      signal,
+      signal: AbortSignal.timeout(120_000),
       schema: z.looseObject({ droplet: dropletSchema.optional(), droplets: z.array(dropletSchema).optional() }),
     });
     return answer.droplets ?? (answer.droplet ? [answer.droplet] : []);
@@ -185,10 +189,11 @@ export class DigitalOceanProvider implements Provider {
   private async keysFor(req: LaunchRequest, signal: AbortSignal): Promise<{ ids: number[]; temporary?: number }> {
     const keys = req.authorizedKey.split('\n').map((k) => k.trim()).filter(Boolean);
     if (req.labels[LABELS.role] === 'builder') {
+      // Not cut short either (see createDroplets): launchMachines removes it if the signal came meanwhile.
       const { body } = await this.api.request('POST', '/v2/account/keys', {
         operation: 'add the build key',
         body: { name: `provisional-build-${req.labels[LABELS.run] ?? 'run'}`, public_key: keys[0] },
-        signal,
+        signal: AbortSignal.timeout(120_000),
         schema: z.looseObject({ ssh_key: sshKeySchema }),
       });
       return { ids: [body.ssh_key.id], temporary: body.ssh_key.id };
