@@ -270,15 +270,21 @@ export class DigitalOceanProvider implements Provider {
 
   async snapshotMachine(machine: Machine, meta: ImageVersionMetadata, signal: AbortSignal): Promise<ImageVersion> {
     const since = Date.now();
+    const what = `snapshot ${meta.version}`;
     let image: Image | undefined;
+    let action: Action | undefined;
     try {
-      await this.runAction(machine.id, { type: 'snapshot', name: meta.version }, `snapshot ${meta.version}`, 60 * 60_000, signal);
-      const { body } = await this.api.request('GET', `/v2/droplets/${machine.id}/snapshots`, {
-        operation: 'find the snapshot',
-        signal,
-        schema: z.looseObject({ snapshots: z.array(imageSchema) }),
+      // Started even if the signal comes meanwhile (see createDroplets): an action we lost track of
+      // would still make a snapshot, and nothing would remove it.
+      const { body: started } = await this.api.request('POST', `/v2/droplets/${machine.id}/actions`, {
+        operation: what,
+        body: { type: 'snapshot', name: meta.version },
+        signal: AbortSignal.timeout(120_000),
+        schema: z.looseObject({ action: actionSchema }),
       });
-      const found = body.snapshots.find((s) => s.name === meta.version);
+      action = started.action;
+      await this.waitAction(action, what, 60 * 60_000, signal);
+      const found = await this.findSnapshot(machine.id, meta.version, signal);
       if (!found) throw new ProviderError({ provider: 'digitalocean', operation: 'find the snapshot', message: `the snapshot action completed but no snapshot ${meta.version} exists` });
       image = { ...found, type: 'snapshot' };
       // The metadata goes with the image at the provider, so that `image list` needs no local state.
@@ -294,10 +300,27 @@ export class DigitalOceanProvider implements Provider {
       this.events.emit({ type: 'debug', message: `snapshot ${meta.version} took ${Math.round((Date.now() - since) / 1000)} s` });
       return version;
     } catch (err) {
+      if (!image && action) {
+        // Interrupted or failed while the action runs: it goes on at DigitalOcean (also once the
+        // droplet is destroyed), so wait for it and remove the snapshot it makes.
+        const settle = AbortSignal.timeout(10 * 60_000);
+        await this.waitAction(action, what, 10 * 60_000, settle).catch(() => undefined);
+        image = await this.findSnapshot(machine.id, meta.version, settle).catch(() => undefined);
+      }
       // No half-made version: a snapshot without its metadata is removed.
       if (image) await this.api.request('DELETE', `/v2/images/${image.id}`, { operation: 'remove the incomplete snapshot', signal: AbortSignal.timeout(60_000) }).catch(() => undefined);
       throw err;
     }
+  }
+
+  private async findSnapshot(dropletId: string, name: string, signal: AbortSignal): Promise<Image | undefined> {
+    const { body } = await this.api.request('GET', `/v2/droplets/${dropletId}/snapshots`, {
+      operation: 'find the snapshot',
+      signal,
+      schema: z.looseObject({ snapshots: z.array(imageSchema) }),
+    });
+    const found = body.snapshots.find((s) => s.name === name);
+    return found && { ...found, type: 'snapshot' };
   }
 
   /** Transfer actions to every region at once; the image id stays the same everywhere. */
