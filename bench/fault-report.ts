@@ -1,0 +1,118 @@
+/**
+ * Figures of the fault matrix (test/faults/): cases run, faults injected, resources left behind
+ * (must be 0), versions lost (must be 0), secrets leaked (must be 0), per provider; printed and
+ * written to bench/RESULTS-faults.md.
+ *
+ *   node dist/bench/fault-report.js                     runs the matrix (all three providers at once), then reports
+ *   node dist/bench/fault-report.js --only digitalocean runs one provider's file
+ *   node dist/bench/fault-report.js --from a.ndjson ... reports results written earlier
+ *                                                       (PROVISIONAL_FAULT_RESULTS=a.ndjson node --test dist/test/faults/)
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CaseResult } from '../test/faults/results.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const FAULTS_DIR = join(HERE, '../test/faults');
+const OUT = join(HERE, '../../bench/RESULTS-faults.md');
+
+function runMatrix(only?: string): { files: string[]; wallMs: number } {
+  const file = join(mkdtempSync(join(tmpdir(), 'provisional-fault-report-')), 'results.ndjson');
+  const tests = readdirSync(FAULTS_DIR)
+    .filter((f) => f.endsWith('.test.js') && (!only || f.startsWith(only)))
+    .map((f) => join(FAULTS_DIR, f));
+  const started = performance.now();
+  // The three providers at once: the emulators wait on delays, QEMU on the CPU.
+  const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${tests.length}`, '--test-reporter=dot', ...tests], {
+    env: { ...process.env, PROVISIONAL_FAULT_RESULTS: file },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const wallMs = performance.now() - started;
+  if (r.status !== 0) console.error(`the matrix had failures (node --test exited ${r.status}); the figures below show them`);
+  return { files: [file], wallMs };
+}
+
+function read(files: string[]): CaseResult[] {
+  return files.flatMap((f) =>
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as CaseResult),
+  );
+}
+
+interface Figures {
+  cases: number;
+  passed: number;
+  signals: number;
+  faultCases: number;
+  concurrent: number;
+  injected: number;
+  leftovers: number;
+  versionsLost: number;
+  leaks: number;
+  seconds: number;
+}
+
+function figures(results: CaseResult[]): Figures {
+  const cases = results.filter((r) => r.name !== 'setup' && r.kind !== 'canary');
+  return {
+    cases: cases.length,
+    passed: cases.filter((r) => r.passed).length,
+    signals: cases.filter((r) => r.kind === 'signal').length,
+    faultCases: cases.filter((r) => r.kind === 'fault').length,
+    concurrent: cases.filter((r) => r.kind === 'concurrent').length,
+    injected: cases.reduce((n, r) => n + r.injected, 0),
+    leftovers: results.reduce((n, r) => n + r.leftovers.length, 0),
+    versionsLost: results.reduce((n, r) => n + r.versionsLost.length, 0),
+    leaks: results.reduce((n, r) => n + r.leaks.length, 0),
+    seconds: Math.round(results.reduce((n, r) => n + r.durationMs, 0) / 1000),
+  };
+}
+
+function report(results: CaseResult[], wallMs?: number): string {
+  const providers = [...new Set(results.map((r) => r.provider))];
+  const rows = [...providers.map((p) => [p, figures(results.filter((r) => r.provider === p))] as const), ['total', figures(results)] as const];
+  const lines = [
+    '## Fault matrix (test/faults/)',
+    '',
+    'Signals at every build step and deploy point, API and script faults, two commands at once, and a canary',
+    'secret, against the DigitalOcean and EC2 emulators and local QEMU (a subset there: every build step still',
+    'gets a signal). Produced by `node dist/bench/fault-report.js`.',
+    '',
+    '| provider | cases run | passed | signal cases | fault cases | concurrent | faults injected | resources left behind (must be 0) | versions lost (must be 0) | secrets leaked (must be 0) | case time |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map(
+      ([p, f]) =>
+        `| ${p} | ${f.cases} | ${f.passed} | ${f.signals} | ${f.faultCases} | ${f.concurrent} | ${f.injected} | ${f.leftovers} | ${f.versionsLost} | ${f.leaks} | ${f.seconds} s |`,
+    ),
+    '',
+  ];
+  if (wallMs !== undefined) lines.push(`Wall time of the whole matrix (the providers in parallel, ${availableParallelism()} CPUs): ${Math.round(wallMs / 1000)} s.`, '');
+  const failed = results.filter((r) => !r.passed);
+  if (failed.length) {
+    lines.push('Failed cases:', '');
+    for (const r of failed) {
+      lines.push(`- ${r.provider}: ${r.name}: ${r.error ?? 'failed'}${r.leftovers.length ? ` (left: ${r.leftovers.join('; ')})` : ''}`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+function main(argv: string[]): void {
+  const from = argv.indexOf('--from');
+  const onlyAt = argv.indexOf('--only');
+  const run = from >= 0 ? { files: argv.slice(from + 1).filter((a) => !a.startsWith('--')), wallMs: undefined } : runMatrix(onlyAt >= 0 ? argv[onlyAt + 1] : undefined);
+  const results = read(run.files);
+  if (!results.length) throw new Error(`no results in ${run.files.join(', ')}`);
+  const text = report(results, run.wallMs);
+  process.stdout.write(`${text}\n`);
+  writeFileSync(OUT, `${text}\n`);
+  process.stdout.write(`written to ${OUT}\n`);
+}
+
+main(process.argv.slice(2));
