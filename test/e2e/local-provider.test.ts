@@ -177,6 +177,7 @@ describe('local provider with real QEMU: failure paths, configured bases', () =>
     const from = dirname(base.kind === 'base' ? base.id : '');
     const artifact = async (file: string) => ({ url: pathToFileURL(join(from, file)).href, checksum: `sha256:${await sha256(join(from, file))}` });
     const disk = await artifact('disk.qcow2');
+    const builtRecord = JSON.parse(readFileSync(join(from, 'base.json'), 'utf8')) as { kernel: string; initrd: string };
     const cacheDir = join(root, 'cache-configured');
     const previousCache = process.env.PROVISIONAL_CACHE_DIR;
     process.env.PROVISIONAL_CACHE_DIR = cacheDir;
@@ -187,7 +188,7 @@ describe('local provider with real QEMU: failure paths, configured bases', () =>
 
       const events: ProgressEvent[] = [];
       const configured = await makeProvider(
-        { bases: { copy: { ...disk, kernel: await artifact('vmlinuz'), initrd: await artifact('initrd.img'), append: 'root=/dev/vda rw console=ttyS0' } } },
+        { bases: { copy: { ...disk, kernel: await artifact(builtRecord.kernel), initrd: await artifact(builtRecord.initrd), append: 'root=/dev/vda rw console=ttyS0' } } },
         events,
       );
       const signal = new AbortController().signal;
