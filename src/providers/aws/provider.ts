@@ -35,7 +35,7 @@ import {
   type Instance,
   type Tag,
 } from '@aws-sdk/client-ec2';
-import { CancelledError, EXIT, ProviderError, UsageError, UserFacingError } from '../../core/errors.js';
+import { CancelledError, EXIT, ProviderError, UsageError, UserFacingError, throwIfAborted } from '../../core/errors.js';
 import { sleep } from '../../core/wait.js';
 import {
   LABELS,
@@ -195,11 +195,17 @@ export class AwsProvider implements Provider {
     const temp: Record<string, string> = {};
     const launched: Instance[] = [];
     try {
-      const keyName = await this.keyPairFor(first, builder, signal);
+      // What this creates is not cut short by the signal: a create aborted after EC2 took it would
+      // leave a key pair, group or instance nobody knows of, so nothing would remove it. The
+      // signal is checked once each is written down for removal.
+      const keyName = await this.keyPairFor(first, builder, builder ? AbortSignal.timeout(120_000) : signal);
       if (builder) temp[TEMP_KEY] = keyName;
+      throwIfAborted(signal);
       const groupIds = this.settings['security-group-ids'] ?? [await this.securityGroupFor(first, builder, signal)];
       if (builder && !this.settings['security-group-ids']) temp[TEMP_GROUP] = groupIds[0]!;
+      throwIfAborted(signal);
       const imageId = first.source.kind === 'base' ? first.source.id : first.source.version.id;
+      const creating = AbortSignal.timeout(120_000);
       const result = await this.call(
         `run ${reqs.length} instance${reqs.length > 1 ? 's' : ''}`,
         (s) =>
@@ -220,9 +226,10 @@ export class AwsProvider implements Provider {
             }),
             { abortSignal: s },
           ),
-        signal,
+        creating,
       );
       launched.push(...(result.Instances ?? []));
+      throwIfAborted(signal);
       // Names are per instance: RunInstances tags all alike, so each gets its Name afterwards.
       await Promise.all(
         launched.map((instance, i) =>
@@ -277,6 +284,7 @@ export class AwsProvider implements Provider {
       const subnets = await this.call('find subnet', (s) => this.ec2.send(new DescribeSubnetsCommand({ SubnetIds: [this.settings['subnet-id']!] }), { abortSignal: s }), signal);
       vpcId = subnets.Subnets?.[0]?.VpcId;
     }
+    // A builder's group is created whatever the signal (see launchMachines); its removal follows below if need be.
     const group = await this.call(
       'create security group',
       (s) =>
@@ -289,7 +297,7 @@ export class AwsProvider implements Provider {
           }),
           { abortSignal: s },
         ),
-      signal,
+      builder ? AbortSignal.timeout(120_000) : signal,
     );
     try {
       await this.call(
@@ -378,6 +386,7 @@ export class AwsProvider implements Provider {
       [META.toolVersion]: meta.toolVersion,
       [META.createdAt]: meta.createdAt,
     });
+    // Not cut short by the signal (see launchMachines): the wait below is, and then the AMI goes.
     const created = await this.call(
       `create AMI ${meta.version}`,
       (s) =>
@@ -393,7 +402,7 @@ export class AwsProvider implements Provider {
           }),
           { abortSignal: s },
         ),
-      signal,
+      AbortSignal.timeout(120_000),
     );
     const imageId = created.ImageId!;
     try {
