@@ -131,7 +131,8 @@ async function reach<T extends FaultTarget>(ctx: CaseContext<T>, run: CliRun, co
 }
 
 function withTimeout<V>(promise: Promise<V>, ms: number, what: string): Promise<V> {
-  return Promise.race([promise, delay(ms).then(() => Promise.reject(new Error(`${what} took longer than ${ms / 1000} s`)))]);
+  // Unref'd: a pending time limit must not keep the test process alive once the matrix is done.
+  return Promise.race([promise, delay(ms, undefined, { ref: false }).then(() => Promise.reject(new Error(`${what} took longer than ${ms / 1000} s`)))]);
 }
 
 async function runSignalCase<T extends FaultTarget>(ctx: CaseContext<T>, c: SignalCase, mode: string[], result: CaseResult): Promise<void> {
