@@ -122,6 +122,19 @@ describe('local version store', () => {
     await assert.rejects(saveVersion({ project, meta, overlay, backing: boot.baseDisk, boot, signal }), /exists already/);
   });
 
+  it('removes half-made versions of a crashed run, and only those', async () => {
+    const dir = join(imagesDir(), 'web');
+    writeFileSync(join(dir, 'web-20260105000000.qcow2'), 'x'); // disk moved, metadata never written
+    writeFileSync(join(dir, 'web-20260106000000.qcow2.partial'), 'x');
+    const p = provider();
+    const names = ['web-20260105000000', 'web-20260106000000', 'web-20260101000000'];
+    const dry = await p.removeRunResources('run1', { dryRun: true, signal, snapshots: names });
+    assert.equal(dry.length, 2, dry.join('\n'));
+    assert.ok(existsSync(join(dir, 'web-20260105000000.qcow2')), 'a dry run removes nothing');
+    await p.removeRunResources('run1', { dryRun: false, signal, snapshots: names });
+    assert.deepEqual(readdirSync(dir).sort(), ['web-20260101000000.json', 'web-20260101000000.qcow2'], 'the complete version stays');
+  });
+
   it('lists 1,000 versions in well under 300 ms', async (t) => {
     for (let i = 0; i < 1000; i++) {
       const stamp = String(20260201000000 + i);

@@ -34,7 +34,7 @@ import {
 import { qmpCommand } from './qmp.js';
 import { qemuVersion } from './qemu.js';
 import { machineOptionsSchema, parsePortForward, type LocalSettings } from './settings.js';
-import { deleteVersion, listVersionRecords, readVersionRecord, saveVersion, toImageVersion } from './versions.js';
+import { deleteVersion, listVersionRecords, readVersionRecord, removeHalfMadeVersions, saveVersion, toImageVersion } from './versions.js';
 
 
 export class LocalProvider implements Provider {
@@ -198,6 +198,12 @@ export class LocalProvider implements Provider {
       const machines = await listMachines(this.ctx.project);
       return machines.filter((m) => m.record.backing === disk).map((m) => m.record.name);
     });
+  }
+
+  /** Machines are found by listServers; what else a crashed run can leave is a half-made version. */
+  async removeRunResources(_runId: string, opts: { dryRun: boolean; signal: AbortSignal; snapshots?: string[] }): Promise<string[]> {
+    throwIfAborted(opts.signal);
+    return removeHalfMadeVersions(this.ctx.project, opts.snapshots ?? [], opts.dryRun);
   }
 
   async listServers(filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal): Promise<Server[]> {

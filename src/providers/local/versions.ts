@@ -143,3 +143,23 @@ export async function deleteVersion(
   await rm(disk, { force: true });
   await rm(`${disk}.partial`, { force: true });
 }
+
+/**
+ * Leftovers of snapshots that never finished (a crash between moving the disk and writing its
+ * metadata): a disk or a partial file without a <version>.json. Removed unless `dryRun`.
+ */
+export async function removeHalfMadeVersions(project: string, versionNames: string[], dryRun: boolean): Promise<string[]> {
+  const wanted = new Set(versionNames);
+  const found: string[] = [];
+  const root = imagesDir(project);
+  for (const image of listDir(root)) {
+    const files = listDir(join(root, image));
+    for (const file of files) {
+      const m = /^(.+?)\.(qcow2(?:\.partial)?|json\..+\.partial)$/.exec(file);
+      if (!m || !wanted.has(m[1]!) || files.includes(`${m[1]}.json`)) continue;
+      found.push(`half-made version file ${join(root, image, file)}`);
+      if (!dryRun) await rm(join(root, image, file), { force: true });
+    }
+  }
+  return found;
+}
