@@ -51,7 +51,8 @@ function diff(target: FaultTarget, before: Baseline, after: Inventory, how: { co
     if (how.committed && m.env && m.env === env) continue;
     found.push(`${m.env ? 'server' : 'builder'} ${m.name} (${m.id}${m.running ? ', running' : ''})`);
   }
-  const oldServers = before.inventory.machines.filter((m) => m.env);
+  // Servers that ran when the case began (one a previous step was still terminating is not one of them).
+  const oldServers = before.inventory.machines.filter((m) => m.env && m.running);
   for (const old of oldServers) {
     const now = after.machines.find((m) => m.id === old.id);
     // A committed warm deploy replaces staging's servers; everything else must leave them be.

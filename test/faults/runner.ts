@@ -49,6 +49,8 @@ export class CaseContext<T extends FaultTarget> {
   }
 
   async baseline(): Promise<Baseline> {
+    // Let what the preparation started settle (instances of a rollback terminating) first.
+    for (const deadline = Date.now() + 30_000; (await this.target.busy()) && Date.now() < deadline; ) await delay(250);
     return { inventory: await this.target.inventory(), versions: await this.versions() };
   }
 }
