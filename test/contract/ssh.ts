@@ -45,13 +45,17 @@ export function sshExec(client: Client, command: string, timeoutMs = 60_000): Pr
   });
 }
 
-/** Polls until SSH accepts the key and runs a command; throws after `timeoutMs` with the last error. */
-export async function waitForSsh(endpoint: SshEndpoint, privateKey: string, timeoutMs: number): Promise<Client> {
+/**
+ * Polls until SSH accepts the key and runs a command; throws after `timeoutMs` with the last error.
+ * Each attempt is short: QEMU's user-mode network accepts a forwarded connection at once, even
+ * while the guest is still booting, and such an attempt only ends at its own timeout.
+ */
+export async function waitForSsh(endpoint: SshEndpoint, privateKey: string, timeoutMs: number, attemptMs = 5000): Promise<Client> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
     try {
-      const client = await sshConnect(endpoint, privateKey);
+      const client = await sshConnect(endpoint, privateKey, attemptMs);
       const probe = await sshExec(client, 'true', 30_000);
       if (probe.code === 0) return client;
       client.end();
