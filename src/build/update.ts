@@ -12,6 +12,7 @@ import { inputHash } from '../images/inputs.js';
 import { byNewest } from '../images/naming.js';
 import type { ImageVersion, ImageVersionMetadata, Provider, SourceImage } from '../providers/types.js';
 import { buildImage } from './pipeline.js';
+import { semaphore } from '../core/semaphore.js';
 
 export type BuildOutcome =
   | { image: string; status: 'built'; version: ImageVersion; durationMs: number }
@@ -133,20 +134,4 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
 
   for (const image of targets) outcomes.set(image, runOne(image));
   return Promise.all(targets.map((t) => outcomes.get(t)!));
-}
-
-/** At most `n` tasks at once. */
-export function semaphore(n: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async (task) => {
-    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
-    active++;
-    try {
-      return await task();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
 }

@@ -27,8 +27,6 @@ import {
   StopInstancesCommand,
   TerminateInstancesCommand,
   waitUntilImageAvailable,
-  waitUntilInstanceStopped,
-  waitUntilInstanceTerminated,
   type Filter,
   type _InstanceType,
   type Image,
@@ -36,7 +34,9 @@ import {
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { CancelledError, EXIT, ProviderError, UsageError, UserFacingError, throwIfAborted } from '../../core/errors.js';
-import { sleep } from '../../core/wait.js';
+import { TimeoutError } from '../../core/wait.js';
+import { Durations, waitExpected } from '../../core/durations.js';
+import { semaphore } from '../../core/semaphore.js';
 import {
   LABELS,
   type BaseImage,
@@ -230,13 +230,17 @@ export class AwsProvider implements Provider {
       );
       launched.push(...(result.Instances ?? []));
       throwIfAborted(signal);
-      // Names are per instance: RunInstances tags all alike, so each gets its Name afterwards.
+      // Names are per instance: RunInstances tags all alike, so each gets its Name afterwards, a
+      // few at a time (a burst of one CreateTags per instance would meet EC2's request bucket).
+      const naming = semaphore(8);
       await Promise.all(
         launched.map((instance, i) =>
-          this.call('name instance', (s) => this.ec2.send(new CreateTagsCommand({ Resources: [instance.InstanceId!], Tags: [{ Key: 'Name', Value: reqs[i]!.name }] }), { abortSignal: s }), signal),
+          naming(() =>
+            this.call('name instance', (s) => this.ec2.send(new CreateTagsCommand({ Resources: [instance.InstanceId!], Tags: [{ Key: 'Name', Value: reqs[i]!.name }] }), { abortSignal: s }), signal),
+          ),
         ),
       );
-      const running = await this.waitRunning(launched.map((i) => i.InstanceId!), signal);
+      const running = await this.waitRunning(launched.map((i) => i.InstanceId!), ((first.options?.size as string | undefined) ?? this.settings['instance-type']), signal);
       return running.map((instance) => this.toMachine(instance, temp));
     } catch (err) {
       // Nothing half-made stays: instances, then the temporary key pair and security group.
@@ -319,24 +323,48 @@ export class AwsProvider implements Provider {
     return group.GroupId!;
   }
 
-  /** Polls the whole batch with one DescribeInstances call until every instance runs with an address. */
-  private async waitRunning(ids: string[], signal: AbortSignal): Promise<Instance[]> {
+  /**
+   * Polls the whole batch with one DescribeInstances call until every instance runs with an
+   * address, against how long instances of this type took before.
+   */
+  private async waitRunning(ids: string[], instanceType: string, signal: AbortSignal): Promise<Instance[]> {
     const timeout = this.settings['create-timeout'];
-    const deadline = Date.now() + timeout * 1000;
-    for (let interval = 1000; ; interval = Math.min(5000, interval * 1.5)) {
-      const instances = await this.describeInstances({ InstanceIds: ids }, 'wait for instances', signal);
-      const ready = instances.filter((i) => i.State?.Name === 'running' && this.address(i));
-      const dead = instances.filter((i) => ['terminated', 'shutting-down', 'stopped'].includes(i.State?.Name ?? ''));
-      if (dead.length) {
-        throw new ProviderError({ provider: 'aws', operation: 'wait for instances', message: `${dead.map((i) => `${i.InstanceId} is ${i.State?.Name}${i.StateReason?.Message ? ` (${i.StateReason.Message})` : ''}`).join(', ')}` });
-      }
-      if (ready.length === ids.length) return ids.map((id) => ready.find((i) => i.InstanceId === id)!);
-      if (Date.now() > deadline) {
-        const late = instances.filter((i) => !ready.includes(i)).map((i) => `${i.InstanceId} (${i.State?.Name}${this.address(i) ? '' : ', no address'})`);
-        throw new ProviderError({ provider: 'aws', operation: 'wait for instances', message: `not running with an address after ${timeout} s: ${late.join(', ')}` });
-      }
-      await sleep(interval, signal);
+    let instances: Instance[] = [];
+    let ready: Instance[] = [];
+    try {
+      return await waitExpected(
+        async () => {
+          instances = await this.describeInstances({ InstanceIds: ids }, 'wait for instances', signal);
+          ready = instances.filter((i) => i.State?.Name === 'running' && this.address(i));
+          const dead = instances.filter((i) => ['terminated', 'shutting-down', 'stopped'].includes(i.State?.Name ?? ''));
+          if (dead.length) {
+            throw new ProviderError({ provider: 'aws', operation: 'wait for instances', message: `${dead.map((i) => `${i.InstanceId} is ${i.State?.Name}${i.StateReason?.Message ? ` (${i.StateReason.Message})` : ''}`).join(', ')}` });
+          }
+          return ready.length === ids.length ? ids.map((id) => ready.find((i) => i.InstanceId === id)!) : undefined;
+        },
+        { what: 'instances', key: `aws:${this.region}:run:${instanceType}`, durations: await this.durations(), startedAt: performance.now(), timeoutMs: timeout * 1000, signal, maxMs: 5000 },
+      );
+    } catch (err) {
+      if (!(err instanceof TimeoutError)) throw err;
+      const late = instances.filter((i) => !ready.includes(i)).map((i) => `${i.InstanceId} (${i.State?.Name}${this.address(i) ? '' : ', no address'})`);
+      throw new ProviderError({ provider: 'aws', operation: 'wait for instances', message: `not running with an address after ${timeout} s: ${late.join(', ')}` });
     }
+  }
+
+  private durationsLoaded?: Promise<Durations>;
+  private durations(): Promise<Durations> {
+    return (this.durationsLoaded ??= Durations.load());
+  }
+
+  /** Waits until every instance is in `state`, polling against past durations of `kind`. */
+  private async waitInstances(ids: string[], state: string, kind: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    await waitExpected(
+      async () => {
+        const instances = await this.describeInstances({ InstanceIds: ids }, `wait until ${state}`, signal);
+        return instances.every((i) => i.State?.Name === state) ? true : undefined;
+      },
+      { what: `instances ${state}`, key: `aws:${this.region}:${kind}`, durations: await this.durations(), startedAt: performance.now(), timeoutMs, signal, maxMs: 10_000 },
+    );
   }
 
   private async describeInstances(input: { InstanceIds?: string[]; Filters?: Filter[] }, operation: string, signal: AbortSignal): Promise<Instance[]> {
@@ -368,11 +396,11 @@ export class AwsProvider implements Provider {
     // The guest was asked to power off (shutdown behaviour: stop); StopInstances makes sure.
     await this.call('stop instance', (s) => this.ec2.send(new StopInstancesCommand({ InstanceIds: [machine.id] }), { abortSignal: s }), signal);
     try {
-      await waitUntilInstanceStopped({ client: this.ec2, maxWaitTime: 300, minDelay: 2, maxDelay: 10, abortSignal: signal }, { InstanceIds: [machine.id] });
-    } catch {
-      if (signal.aborted) throw new CancelledError();
+      await this.waitInstances([machine.id], 'stopped', 'stop', 300_000, signal);
+    } catch (err) {
+      if (!(err instanceof TimeoutError)) throw err;
       await this.call('force stop', (s) => this.ec2.send(new StopInstancesCommand({ InstanceIds: [machine.id], Force: true }), { abortSignal: s }), signal);
-      await waitUntilInstanceStopped({ client: this.ec2, maxWaitTime: 300, minDelay: 2, maxDelay: 10, abortSignal: signal }, { InstanceIds: [machine.id] });
+      await this.waitInstances([machine.id], 'stopped', 'force-stop', 300_000, signal);
     }
   }
 
@@ -406,8 +434,13 @@ export class AwsProvider implements Provider {
     );
     const imageId = created.ImageId!;
     try {
-      await waitUntilImageAvailable({ client: this.ec2, maxWaitTime: 3600, minDelay: 2, maxDelay: 15, abortSignal: signal }, { ImageIds: [imageId] });
-      const [image] = await this.describeImages({ ImageIds: [imageId] }, 'read the new AMI', signal);
+      const image = await waitExpected(
+        async () => {
+          const [found] = await this.describeImages({ ImageIds: [imageId] }, 'wait for the AMI', signal);
+          return found && found.State !== 'pending' ? found : undefined;
+        },
+        { what: `AMI ${meta.version}`, key: `aws:${this.region}:image`, durations: await this.durations(), startedAt: performance.now(), timeoutMs: 3600_000, signal, maxMs: 15_000 },
+      );
       const version = image && this.toVersion(image);
       if (!version || version.status !== 'available') {
         throw new ProviderError({ provider: 'aws', operation: `create AMI ${meta.version}`, message: `the AMI ended ${image?.State ?? 'missing'}${image?.StateReason?.Message ? `: ${image.StateReason.Message}` : ''}` });
@@ -481,7 +514,7 @@ export class AwsProvider implements Provider {
       throw err;
     }
     // A security group cannot be deleted while an instance still uses it.
-    if (waitGone) await waitUntilInstanceTerminated({ client: this.ec2, maxWaitTime: 600, minDelay: 2, maxDelay: 10, abortSignal: signal }, { InstanceIds: ids });
+    if (waitGone) await this.waitInstances(ids, 'terminated', 'terminate', 600_000, signal);
   }
 
   private async deleteTemporary(temp: Record<string, string>, signal: AbortSignal): Promise<void> {

@@ -8,7 +8,8 @@
  */
 import { ConfigError, ProviderError, UserFacingError, throwIfAborted } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
-import { sleep } from '../../core/wait.js';
+import { TimeoutError } from '../../core/wait.js';
+import { Durations, waitExpected } from '../../core/durations.js';
 import {
   LABELS,
   type BaseImage,
@@ -129,7 +130,10 @@ export class DigitalOceanProvider implements Provider {
         }
       }
       throwIfAborted(signal);
-      const active = await this.waitActive(created.map((d) => d.id), batchTag, signal);
+      const first = reqs[0]!;
+      const size = (first.options?.size as string | undefined) ?? this.settings.size;
+      const region = (first.options?.region as string | undefined) ?? this.settings.region;
+      const active = await this.waitActive(created.map((d) => d.id), batchTag, size, region, signal);
       return reqs.map((req) => {
         const droplet = active.find((d) => d.name === req.name && created.some((c) => c.id === d.id))!;
         return this.toMachine(droplet, keyIds.temporary ? { [KEY_LABEL]: String(keyIds.temporary) } : {});
@@ -163,26 +167,36 @@ export class DigitalOceanProvider implements Provider {
     return answer.droplets ?? (answer.droplet ? [answer.droplet] : []);
   }
 
-  private async waitActive(ids: number[], batchTag: string, signal: AbortSignal): Promise<Droplet[]> {
+  /** Droplets are polled against how long a create of this size and region took before. */
+  private async waitActive(ids: number[], batchTag: string, size: string, region: string, signal: AbortSignal): Promise<Droplet[]> {
     const timeout = this.settings['create-timeout'];
-    const deadline = Date.now() + timeout * 1000;
-    let interval = 1000;
-    for (;;) {
-      const droplets = await this.api.list('/v2/droplets', 'droplets', { operation: 'poll droplets', query: { tag_name: batchTag }, signal, schema: dropletSchema });
-      const mine = droplets.filter((d) => ids.includes(d.id));
-      const ready = mine.filter((d) => d.status === 'active' && publicAddress(d));
-      if (ready.length === ids.length) return ready;
-      if (mine.length < ids.length) {
-        const gone = ids.filter((id) => !mine.some((d) => d.id === id));
-        throw new ProviderError({ provider: 'digitalocean', operation: 'wait for droplets', message: `droplet${gone.length > 1 ? 's' : ''} ${gone.join(', ')} vanished while starting` });
-      }
-      if (Date.now() > deadline) {
-        const late = mine.filter((d) => !ready.includes(d)).map((d) => `${d.name} (${d.status}${publicAddress(d) ? '' : ', no address'})`);
-        throw new ProviderError({ provider: 'digitalocean', operation: 'wait for droplets', message: `not active with an address after ${timeout} s: ${late.join(', ')}` });
-      }
-      await sleep(interval, signal);
-      interval = Math.min(5000, interval * 1.5);
+    let mine: Droplet[] = [];
+    let ready: Droplet[] = [];
+    try {
+      return await waitExpected(
+        async () => {
+          const droplets = await this.api.list('/v2/droplets', 'droplets', { operation: 'poll droplets', query: { tag_name: batchTag }, signal, schema: dropletSchema });
+          mine = droplets.filter((d) => ids.includes(d.id));
+          ready = mine.filter((d) => d.status === 'active' && publicAddress(d));
+          if (ready.length === ids.length) return ready;
+          if (mine.length < ids.length) {
+            const gone = ids.filter((id) => !mine.some((d) => d.id === id));
+            throw new ProviderError({ provider: 'digitalocean', operation: 'wait for droplets', message: `droplet${gone.length > 1 ? 's' : ''} ${gone.join(', ')} vanished while starting` });
+          }
+          return undefined;
+        },
+        { what: 'droplets', key: `digitalocean:create:${size}:${region}`, durations: await this.durations(), startedAt: performance.now(), timeoutMs: timeout * 1000, signal, maxMs: 5000 },
+      );
+    } catch (err) {
+      if (!(err instanceof TimeoutError)) throw err;
+      const late = mine.filter((d) => !ready.includes(d)).map((d) => `${d.name} (${d.status}${publicAddress(d) ? '' : ', no address'})`);
+      throw new ProviderError({ provider: 'digitalocean', operation: 'wait for droplets', message: `not active with an address after ${timeout} s: ${late.join(', ')}` });
     }
+  }
+
+  private durationsLoaded?: Promise<Durations>;
+  private durations(): Promise<Durations> {
+    return (this.durationsLoaded ??= Durations.load());
   }
 
   /** Builders get a temporary key; servers get the project's keys, registered once and reused. */
@@ -237,13 +251,14 @@ export class DigitalOceanProvider implements Provider {
   }
 
   private async waitStatus(id: string, status: Droplet['status'], timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    for (let interval = 1000; ; interval = Math.min(5000, interval * 1.5)) {
+    const probe = async () => {
       const { body } = await this.api.request('GET', `/v2/droplets/${id}`, { operation: 'get droplet', signal, schema: z.looseObject({ droplet: dropletSchema }) });
-      if (body.droplet.status === status) return true;
-      if (Date.now() + interval > deadline) return false;
-      await sleep(interval, signal);
-    }
+      return body.droplet.status === status ? true : undefined;
+    };
+    return waitExpected(probe, { what: `droplet ${status}`, key: `digitalocean:status:${status}`, durations: await this.durations(), startedAt: performance.now(), timeoutMs, signal }).catch((err) => {
+      if (err instanceof TimeoutError) return false;
+      throw err;
+    });
   }
 
   /** Start a droplet action and wait until it completes; an errored action is an error. */
@@ -252,15 +267,23 @@ export class DigitalOceanProvider implements Provider {
     return this.waitAction(started.action, what, timeoutMs, signal);
   }
 
+  /** Actions are polled against how long the same kind of action took before. */
   private async waitAction(action: Action, what: string, timeoutMs: number, signal: AbortSignal): Promise<Action> {
-    const deadline = Date.now() + timeoutMs;
+    const startedAt = performance.now();
     let current = action;
-    for (let interval = 1000; current.status === 'in-progress'; interval = Math.min(10_000, interval * 1.5)) {
-      if (Date.now() + interval > deadline) {
-        throw new ProviderError({ provider: 'digitalocean', operation: what, message: `action ${action.id} still in progress after ${Math.round(timeoutMs / 1000)} s` });
-      }
-      await sleep(interval, signal);
-      current = (await this.api.request('GET', `/v2/actions/${action.id}`, { operation: `wait for ${what}`, signal, schema: z.looseObject({ action: actionSchema }) })).body.action;
+    if (current.status === 'in-progress') {
+      current = await waitExpected(
+        async () => {
+          const { body } = await this.api.request('GET', `/v2/actions/${action.id}`, { operation: `wait for ${what}`, signal, schema: z.looseObject({ action: actionSchema }) });
+          return body.action.status === 'in-progress' ? undefined : body.action;
+        },
+        { what, key: `digitalocean:action:${action.type}`, durations: await this.durations(), startedAt, timeoutMs, signal, maxMs: 10_000 },
+      ).catch((err) => {
+        if (err instanceof TimeoutError) {
+          throw new ProviderError({ provider: 'digitalocean', operation: what, message: `action ${action.id} still in progress after ${Math.round(timeoutMs / 1000)} s` });
+        }
+        throw err;
+      });
     }
     if (current.status !== 'completed') {
       throw new ProviderError({ provider: 'digitalocean', operation: what, message: `action ${action.id} ended ${current.status}` });
