@@ -82,14 +82,18 @@ export async function waitExpected<T>(probe: () => Promise<T | undefined>, opts:
     if (wake > 0) await sleep(Math.min(wake, Math.max(0, deadline - performance.now())), opts.signal);
   }
   let interval = expected !== undefined ? 1000 : (opts.firstMs ?? 1000);
+  let lastMiss: number | undefined;
   for (;;) {
     if (opts.signal.aborted) throw new CancelledError();
     const value = await probe();
     const now = performance.now();
     if (value !== undefined) {
-      await opts.durations.record(opts.key, now - opts.startedAt);
+      // It finished between the last probe that missed and this one: record the middle, so that a
+      // slow poll's lag does not inflate the next wait (which would lag more, and so on).
+      await opts.durations.record(opts.key, (lastMiss !== undefined ? (lastMiss + now) / 2 : now) - opts.startedAt);
       return value;
     }
+    lastMiss = now;
     if (now >= deadline) throw new TimeoutError(`timed out after ${Math.round(opts.timeoutMs / 1000)} s waiting for ${opts.what}`);
     await sleep(Math.min(interval, deadline - now), opts.signal);
     // Past what history promised (or with none): back off, as blind polling does.
