@@ -19,10 +19,18 @@ export interface KeyPair {
   privateKey: string;
 }
 
-/** A fresh ed25519 key, one per build. */
+/**
+ * A fresh ed25519 key, one per build. ssh2's generator drops a leading zero byte of the 32-byte
+ * public key (about one key in 256 comes out 31 bytes long, which sshd and EC2 reject), so such
+ * a key is thrown away and another made.
+ */
 export function generateKeyPair(comment: string): KeyPair {
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
-  return { publicKey: pair.public.trim(), privateKey: pair.private };
+  for (;;) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    const blob = Buffer.from(pair.public.trim().split(/\s+/)[1] ?? '', 'base64');
+    // string "ssh-ed25519" (4 + 11 bytes), then string key (4 + 32 bytes)
+    if (blob.length === 51 && blob.readUInt32BE(15) === 32) return { publicKey: pair.public.trim(), privateKey: pair.private };
+  }
 }
 
 export class SshError extends UserFacingError {}

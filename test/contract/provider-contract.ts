@@ -18,6 +18,7 @@ import {
   type SourceImage,
 } from '../../src/providers/types.js';
 import { powerOff, sshExec, waitForSsh } from './ssh.js';
+import { generateKeyPair } from '../../src/ssh/client.js';
 
 export interface ContractOptions {
   /** A base the provider offers, e.g. `debian-12`. */
@@ -38,8 +39,7 @@ interface Key {
 }
 
 function freshKey(): Key {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'provisional-contract' });
-  return { publicKey: pair.public.trim(), privateKey: pair.private };
+  return generateKeyPair('provisional-contract');
 }
 
 /** What the build pipeline removes before a snapshot (see src/build/pipeline.ts): the key, the host keys, the machine-id. */

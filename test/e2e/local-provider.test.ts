@@ -13,19 +13,19 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import ssh2 from 'ssh2';
 import { CancelledError } from '../../src/core/errors.js';
 import type { ProgressEvent } from '../../src/core/events.js';
 import type { Machine, Provider, SourceImage } from '../../src/providers/types.js';
 import local from '../../src/providers/local/index.js';
 import { sshExec, waitForSsh } from '../contract/ssh.js';
 import { qmpCommand } from '../../src/providers/local/qmp.js';
+import { generateKeyPair } from '../../src/ssh/client.js';
 
 const project = 'e2e';
 const root = mkdtempSync(join(tmpdir(), 'provisional-e2e-local-'));
 const dataDir = join(root, 'data');
 const machinesDir = join(dataDir, 'local', project, 'machines');
-const key = ssh2.utils.generateKeyPairSync('ed25519').public.trim();
+const key = generateKeyPair('e2e').publicKey;
 
 /** Processes whose command line mentions `text` (QEMU carries its run folder in its arguments). */
 function processesMentioning(text: string): string[] {
@@ -200,10 +200,10 @@ describe('local provider with real QEMU: failure paths, configured bases', () =>
       await configured.prepareBase('copy', signal);
       assert.equal(events.filter((e) => e.type === 'step').length, 0, 'cached: not downloaded again');
 
-      const pair = ssh2.utils.generateKeyPairSync('ed25519');
-      const machine = await configured.launchMachine({ name: 'from-copy', source, authorizedKey: pair.public.trim(), labels: {} }, signal);
+      const pair = generateKeyPair('e2e-copy');
+      const machine = await configured.launchMachine({ name: 'from-copy', source, authorizedKey: pair.publicKey, labels: {} }, signal);
       try {
-        const client = await waitForSsh(machine.ssh, pair.private, 300_000);
+        const client = await waitForSsh(machine.ssh, pair.privateKey, 300_000);
         const result = await sshExec(client, 'hostname');
         client.end();
         assert.equal(result.stdout.trim(), 'from-copy');

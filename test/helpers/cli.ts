@@ -61,7 +61,7 @@ export function startCli(args: string[], opts: { cwd: string; env?: NodeJS.Proce
         check();
         void done.then(() => {
           clearTimeout(timer);
-          if (watchers.some((w) => w.pattern === pattern)) reject(new Error(`exited before ${pattern}; stderr:\n${stderr}`));
+          if (watchers.some((w) => w.pattern === pattern)) reject(new Error(`exited before ${pattern}; stdout:\n${stdout}\nstderr:\n${stderr}`));
         });
       }),
   };
