@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI } from '../test/helpers/cli.js';
 import { bootSpecOf, readBaseRecord } from '../src/providers/local/base-record.js';
@@ -21,7 +21,7 @@ import { DEBIAN_BASE } from '../src/providers/local/settings.js';
 import { median } from './lib.js';
 import { runMeasured, timeSync, type MeasuredRun } from './measured-run.js';
 import { packerTemplate } from './packer-template.js';
-import { describeVm, qemuOption, stopQemuUnder, waitForQuiet, watchOtherQemu, watchQemu } from './qemu-watch.js';
+import { cpuBusy, describeVm, otherCpuShare, qemuOption, stopQemuUnder, waitForQuiet, watchQemu } from './qemu-watch.js';
 
 const RUNS = 3;
 /** Provisional's defaults (the project keeps them); Packer gets the same. */
@@ -55,10 +55,8 @@ export interface ToolFigures {
 export interface PackerCompareFigures {
   date: string;
   cores: number;
-  /** 1-minute load average when the counted runs began. */
-  loadAverage: number;
-  /** Share of the counted runs' time during which QEMU processes of others ran too (noise). */
-  otherQemuShare: number;
+  /** Mean share of the machine's CPU that other processes used during the counted runs (noise). */
+  otherCpuShare: number;
   qemuVersion: string;
   packerVersion: string;
   base: { disk: string; allocatedBytes: number; virtualBytes: number };
@@ -179,22 +177,20 @@ async function compare(root: string, signal: AbortSignal): Promise<PackerCompare
   const provisionalRuns: Awaited<ReturnType<typeof provisional>>[] = [];
   const packerRuns: Awaited<ReturnType<typeof packer>>[] = [];
   const packerSameGuestRuns: Awaited<ReturnType<typeof packer>>[] = [];
-  const others = watchOtherQemu(root);
-  const loadAverage = loadavg()[0]!;
-  try {
-    for (let i = 0; i < RUNS; i++) {
-      timeSync();
-      await waitForQuiet(root, signal);
-      provisionalRuns.push(await provisional());
-      timeSync();
-      await waitForQuiet(root, signal);
-      packerRuns.push(await packer());
-      timeSync();
-      await waitForQuiet(root, signal);
-      packerSameGuestRuns.push(await packer(sameGuest));
-    }
-  } finally {
-    others.stop();
+  const othersShares: number[] = [];
+  /** One counted run, on a machine as idle as we can get; notes how much CPU others used meanwhile. */
+  const counted = async <T extends { run: MeasuredRun }>(build: () => Promise<T>): Promise<T> => {
+    timeSync();
+    await waitForQuiet(signal);
+    const before = cpuBusy();
+    const result = await build();
+    othersShares.push(otherCpuShare(before, cpuBusy(), result.run.cpuMs));
+    return result;
+  };
+  for (let i = 0; i < RUNS; i++) {
+    provisionalRuns.push(await counted(() => provisional()));
+    packerRuns.push(await counted(() => packer()));
+    packerSameGuestRuns.push(await counted(() => packer(sameGuest)));
   }
 
   const stepNames = [...new Set(provisionalRuns.flatMap((r) => Object.keys(r.steps)))];
@@ -204,8 +200,7 @@ async function compare(root: string, signal: AbortSignal): Promise<PackerCompare
   return {
     date: new Date().toISOString(),
     cores: cpus().length,
-    loadAverage,
-    otherQemuShare: others.share(),
+    otherCpuShare: othersShares.reduce((a, b) => a + b, 0) / Math.max(1, othersShares.length),
     qemuVersion: firstLine(spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).stdout),
     packerVersion: firstLine(spawnSync('packer', ['version'], { encoding: 'utf8', env: { ...process.env, CHECKPOINT_DISABLE: '1' } }).stdout),
     base: { disk: boot.baseDisk, allocatedBytes: allocatedBytes(boot.baseDisk), virtualBytes: virtualSize(boot.baseDisk) },
@@ -296,7 +291,7 @@ export function formatReport(f: PackerCompareFigures): string {
   const guestMs = GUEST_STEPS.reduce((sum, s) => sum + (p.stepsMs[s] ?? 0), 0);
   return [
     `${f.date.slice(0, 10)}; ${f.cores} cores; TCG (no KVM); ${f.qemuVersion}; ${f.packerVersion}`,
-    `load average at the start ${f.loadAverage.toFixed(2)}; other QEMU processes ran during ${(f.otherQemuShare * 100).toFixed(0)}% of the counted runs`,
+    `other processes used ${(f.otherCpuShare * 100).toFixed(0)} % of the CPUs during the counted runs (mean)`,
     `base: ${DEBIAN_BASE}, ${megabytes(f.base.allocatedBytes)} on disk, ${(f.base.virtualBytes / 2 ** 30).toFixed(0)} GiB virtual; MB = 10^6 bytes`,
     '',
     '| | Provisional (local) | Packer 1.6.6 qemu, defaults | Packer, Provisional\'s machine and CPU |',
