@@ -19,9 +19,9 @@
  */
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startEc2Emulator, type Ec2Emulator } from '../test/emulators/aws/server.js';
-import { DEFAULT_DELAYS, type Ec2Delays } from '../test/emulators/aws/cloud.js';
-import { machineBackend } from '../test/emulators/aws/machine-backend.js';
+import { startEc2Emulator, type Ec2Emulator } from '../src/emulators/aws/server.js';
+import { DEFAULT_DELAYS, type Ec2Delays } from '../src/emulators/aws/cloud.js';
+import { machineBackend } from '../src/emulators/aws/machine-backend.js';
 import {
   copyCli,
   jsonEvents,

@@ -20,8 +20,8 @@
  */
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../test/emulators/digitalocean/server.js';
-import { DEFAULT_DELAYS, type Delays } from '../test/emulators/digitalocean/cloud.js';
+import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../src/emulators/digitalocean/server.js';
+import { DEFAULT_DELAYS, type Delays } from '../src/emulators/digitalocean/cloud.js';
 import {
   copyCli,
   jsonEvents,

@@ -1,11 +1,11 @@
 /**
  * The provider contract against the AWS provider (AWS SDK v3), through the EC2 emulator
- * (test/emulators/aws): the Query protocol over real HTTP with checked signatures, instances that
+ * (src/emulators/aws): the Query protocol over real HTTP with checked signatures, instances that
  * are real machines reached by real SSH.
  */
 import assert from 'node:assert/strict';
 import aws from '../../src/providers/aws/index.js';
-import { startEc2Emulator, type Ec2Emulator } from '../emulators/aws/server.js';
+import { startEc2Emulator, type Ec2Emulator } from '../../src/emulators/aws/server.js';
 import { providerContract } from './provider-contract.js';
 
 const project = 'contract-aws';

@@ -1,10 +1,10 @@
 /**
  * The provider contract against the DigitalOcean provider, through the DigitalOcean API emulator
- * (test/emulators/digitalocean): real HTTP, droplets that are real machines reached by real SSH.
+ * (src/emulators/digitalocean): real HTTP, droplets that are real machines reached by real SSH.
  */
 import assert from 'node:assert/strict';
 import digitalocean from '../../src/providers/digitalocean/index.js';
-import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../emulators/digitalocean/server.js';
+import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../../src/emulators/digitalocean/server.js';
 import { providerContract } from './provider-contract.js';
 
 const project = 'contract-do';

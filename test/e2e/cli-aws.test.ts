@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { runCli, serverRows, versionNames } from '../helpers/cli.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
-import { startEc2Emulator, type Ec2Emulator } from '../emulators/aws/server.js';
+import { startEc2Emulator, type Ec2Emulator } from '../../src/emulators/aws/server.js';
 
 let project: TempProject;
 let stateDir: string;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, serverRows, versionNames } from '../helpers/cli.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
-import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../emulators/digitalocean/server.js';
+import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../../src/emulators/digitalocean/server.js';
 
 let project: TempProject;
 let stateDir: string;

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { nspawnPids } from './machines/test-support.js';
-import { emulatorCacheDir } from './machines/rootfs.js';
+import { emulatorCacheDir } from '../../src/emulators/machines/rootfs.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/provisional-emulator.js', import.meta.url));
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../emulators/digitalocean/server.js';
+import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../../src/emulators/digitalocean/server.js';
 import type { TempProject } from '../helpers/project.js';
 import { faultProject } from './project.js';
 import type { FaultTarget, Inventory } from './target.js';

@@ -12,8 +12,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { sshExec, waitForSsh } from '../../contract/ssh.js';
 import { makeKeyPair, nspawnPids, overlayMountsBelow } from '../machines/test-support.js';
-import { DEBIAN_OWNER_ID } from './cloud.js';
-import { startEc2Emulator, type Ec2Emulator } from './server.js';
+import { DEBIAN_OWNER_ID } from '../../../src/emulators/aws/cloud.js';
+import { startEc2Emulator, type Ec2Emulator } from '../../../src/emulators/aws/server.js';
 import { awsCli, waitFor, type CliResult } from './test-support.js';
 
 const CLI_TIMEOUT = 60_000;

@@ -22,8 +22,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { powerOff, sshExec, waitForSsh } from '../../contract/ssh.js';
 import { makeKeyPair, nspawnPids, overlayMountsBelow } from '../machines/test-support.js';
-import { DEBIAN_OWNER_ID } from './cloud.js';
-import { startEc2Emulator } from './server.js';
+import { DEBIAN_OWNER_ID } from '../../../src/emulators/aws/cloud.js';
+import { startEc2Emulator } from '../../../src/emulators/aws/server.js';
 import { ec2Client } from './test-support.js';
 
 const WAIT = { maxWaitTime: 60, minDelay: 1, maxDelay: 1 };

@@ -39,10 +39,10 @@ import {
   waitUntilInstanceStopped,
   waitUntilInstanceTerminated,
 } from '@aws-sdk/client-ec2';
-import { DEBIAN_OWNER_ID } from './cloud.js';
-import { OPERATIONS, startEc2Emulator, type Ec2Emulator } from './server.js';
+import { DEBIAN_OWNER_ID } from '../../../src/emulators/aws/cloud.js';
+import { OPERATIONS, startEc2Emulator, type Ec2Emulator } from '../../../src/emulators/aws/server.js';
 import { ec2Client } from './test-support.js';
-import { parseXml, type XmlElement } from './xml.js';
+import { parseXml, type XmlElement } from '../../../src/emulators/aws/xml.js';
 
 interface ShapeRef {
   shape: string;

@@ -38,11 +38,11 @@ import {
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import { generateKeyPairSync } from 'node:crypto';
-import { memoryBackend } from './backend.js';
-import { DEBIAN_OWNER_ID } from './cloud.js';
-import { startEc2Emulator, type Ec2Emulator } from './server.js';
+import { memoryBackend } from '../../../src/emulators/aws/backend.js';
+import { DEBIAN_OWNER_ID } from '../../../src/emulators/aws/cloud.js';
+import { startEc2Emulator, type Ec2Emulator } from '../../../src/emulators/aws/server.js';
 import { ec2Client, rawRequest } from './test-support.js';
-import { child, parseXml } from './xml.js';
+import { child, parseXml } from '../../../src/emulators/aws/xml.js';
 
 const FAST = { instancePendingMs: 50, instanceStoppingMs: 50, instanceShuttingDownMs: 50, imagePendingMs: 100, copyImageMs: 100 };
 const WAIT = { maxWaitTime: 20, minDelay: 1, maxDelay: 1 };

@@ -1,7 +1,7 @@
 /** Helpers for the EC2 emulator's tests: an SDK client, the AWS CLI, raw Query requests. */
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { execFile } from 'node:child_process';
-import type { Ec2Emulator } from './server.js';
+import type { Ec2Emulator } from '../../../src/emulators/aws/server.js';
 
 export function ec2Client(emu: Ec2Emulator, region = 'us-east-1', maxAttempts = 3): EC2Client {
   return new EC2Client({

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { sshExec, waitForSsh } from '../../contract/ssh.js';
 import { makeKeyPair, nspawnPids, overlayMountsBelow, type KeyPair } from '../machines/test-support.js';
 import { OpenApiValidator } from './openapi.js';
-import { startDigitalOceanEmulator, type DigitalOceanEmulator } from './server.js';
+import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../../../src/emulators/digitalocean/server.js';
 import { apiClient, until } from './test-client.js';
 
 const DELAYS = { create: 400, shutdown: 300, power_off: 100, power_on: 300, reboot: 300, snapshot: 500, transfer: 300 };

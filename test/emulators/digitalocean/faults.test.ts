@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { sshExec, waitForSsh } from '../../contract/ssh.js';
 import { makeKeyPair, type KeyPair } from '../machines/test-support.js';
 import { OpenApiValidator } from './openapi.js';
-import { startDigitalOceanEmulator, type DigitalOceanEmulator } from './server.js';
+import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../../../src/emulators/digitalocean/server.js';
 import { apiClient, until } from './test-client.js';
 
 describe('DigitalOcean emulator faults', { timeout: 300_000 }, () => {

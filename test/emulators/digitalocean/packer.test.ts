@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { sshExec, waitForSsh } from '../../contract/ssh.js';
 import { makeKeyPair } from '../machines/test-support.js';
 import { OpenApiValidator } from './openapi.js';
-import { startDigitalOceanEmulator } from './server.js';
+import { startDigitalOceanEmulator } from '../../../src/emulators/digitalocean/server.js';
 import { apiClient, until } from './test-client.js';
 
 function runPacker(args: string[], cwd: string, timeoutMs: number): Promise<{ code: number | null; output: string }> {

@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { sshExec, waitForSsh } from '../../contract/ssh.js';
-import { BASE_LAYER, MachinePool } from './pool.js';
-import { descendants } from './container.js';
-import { portFree } from './addresses.js';
+import { BASE_LAYER, MachinePool } from '../../../src/emulators/machines/pool.js';
+import { descendants } from '../../../src/emulators/machines/container.js';
+import { portFree } from '../../../src/emulators/machines/addresses.js';
 import { makeKeyPair, nspawnPids, overlayMountsBelow } from './test-support.js';
 
 test('machines: boot, SSH on their own address, snapshot, a machine from the snapshot, nothing left', { timeout: 240_000 }, async () => {
@@ -74,7 +74,7 @@ test('machines: boot, SSH on their own address, snapshot, a machine from the sna
 
 test('machines: an emulator killed with SIGKILL leaves no machine running, and the next pool reaps its files', { timeout: 120_000 }, async () => {
   const script = `
-    const { MachinePool, BASE_LAYER } = await import(${JSON.stringify(new URL('./pool.js', import.meta.url).href)});
+    const { MachinePool, BASE_LAYER } = await import(${JSON.stringify(new URL('../../../src/emulators/machines/pool.js', import.meta.url).href)});
     const pool = await MachinePool.open();
     const m = await pool.create({ name: 'orphan', layer: BASE_LAYER, authorizedKeys: [] });
     console.log(JSON.stringify({ runDir: pool.runDir, ip: m.ip }));

@@ -36,4 +36,4 @@ export async function overlayMountsBelow(dir: string): Promise<string[]> {
 }
 
 /** Pids of systemd-nspawn processes whose machine lives under `dir`. */
-export { nspawnProcesses as nspawnPids } from './pool.js';
+export { nspawnProcesses as nspawnPids } from '../../../src/emulators/machines/pool.js';

@@ -7,13 +7,13 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cacheDir } from '../../../src/core/paths.js';
-import { debianSources, SUITE } from '../../../src/providers/local/debian-base.js';
-import { DPKG_EXCLUDES, MASK_UNITS, REMOVE_FILES } from '../../../src/providers/local/debian-guest.js';
-import { machineMirrors } from '../../../src/providers/local/mirror.js';
-import { acquireLock } from '../../../src/providers/local/lock.js';
-import { run } from '../../../src/providers/local/process.js';
-import { removeTree } from '../../../src/providers/local/files.js';
+import { cacheDir } from '../../core/paths.js';
+import { debianSources, SUITE } from '../../providers/local/debian-base.js';
+import { DPKG_EXCLUDES, MASK_UNITS, REMOVE_FILES } from '../../providers/local/debian-guest.js';
+import { machineMirrors } from '../../providers/local/mirror.js';
+import { acquireLock } from '../../providers/local/lock.js';
+import { run } from '../../providers/local/process.js';
+import { removeTree } from '../../providers/local/files.js';
 
 /** On top of minbase: an init and an SSH server (which brings scp and sftp, for Packer's uploads). */
 export const ROOTFS_PACKAGES = ['systemd-sysv', 'openssh-server', 'procps'];

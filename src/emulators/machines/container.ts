@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, chown, lstat, mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from '../../../src/providers/local/process.js';
+import { run } from '../../providers/local/process.js';
 
 export interface ContainerSpec {
   /** Machine directory: upper/, work/, root/ and console.log live here. */
