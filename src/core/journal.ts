@@ -4,6 +4,7 @@
  * the journal; one left by a process that is gone (SIGKILL, out of memory, power loss) tells the
  * next command what may be left at the provider, and `provisional cleanup` removes it.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,11 @@ export interface JournalRecord {
   command: string;
   started: string;
   entries: JournalEntry[];
+}
+
+/** A short random id for one command's run: it names the journal and labels what the run creates. */
+export function newRunId(): string {
+  return randomBytes(4).toString('hex');
 }
 
 export function journalDir(project: string): string {

@@ -11,9 +11,8 @@ import { sleep } from '../core/wait.js';
 import type { DeploymentImageConfig } from '../config/schema.js';
 import { LABELS, type LaunchRequest, type Machine, type Provider } from '../providers/types.js';
 import { waitForSsh } from '../ssh/client.js';
-import { newRunId } from '../build/update.js';
 import { semaphore } from '../core/semaphore.js';
-import { RunJournal } from '../core/journal.js';
+import { newRunId, RunJournal } from '../core/journal.js';
 import type { EnvironmentPlan, PlannedServer } from './plan.js';
 import type { DeployKeys } from './keys.js';
 

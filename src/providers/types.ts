@@ -1,5 +1,5 @@
 /**
- * The provider contract. build/ and deploy/ see only this file; each provider is one folder
+ * The provider contract. pipeline/ and deploy/ see only this file; each provider is one folder
  * under src/providers/<name>/ whose index.ts default-exports a ProviderDefinition.
  *
  * The shape fits three very different back ends:

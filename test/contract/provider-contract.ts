@@ -42,7 +42,7 @@ function freshKey(): Key {
   return generateKeyPair('provisional-contract');
 }
 
-/** What the build pipeline removes before a snapshot (see src/build/pipeline.ts): the key, the host keys, the machine-id. */
+/** What the build pipeline removes before a snapshot (see src/pipeline/pipeline.ts): the key, the host keys, the machine-id. */
 const CLEAN_FOR_SNAPSHOT = 'rm -f /root/.ssh/authorized_keys /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && : > /etc/machine-id && sync';
 
 export function providerContract(

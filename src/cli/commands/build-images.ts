@@ -1,5 +1,5 @@
 /** What `image create` and `image update` share: run the builds, then a summary and an exit code. */
-import { updateImages, type BuildOutcome } from '../../build/update.js';
+import { updateImages, type BuildOutcome } from '../../pipeline/update.js';
 import { closest } from '../../config/suggest.js';
 import { CancelledError, EXIT, ScriptError, UsageError, UserFacingError } from '../../core/errors.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';

@@ -2,11 +2,10 @@
  * `image create` and `image update`: decide what to build, in dependency order, in parallel where
  * images do not depend on each other, skipping images whose inputs did not change.
  */
-import { randomBytes } from 'node:crypto';
 import { UserFacingError } from '../core/errors.js';
 import { scoped, tee, type EventSink } from '../core/events.js';
 import { acquireLock, lockPath, type Lock } from '../core/lock.js';
-import { RunJournal } from '../core/journal.js';
+import { newRunId, RunJournal } from '../core/journal.js';
 import { imageDirs, type ProjectConfig } from '../config/load.js';
 import { inputHash } from '../images/inputs.js';
 import { byNewest } from '../images/naming.js';
@@ -33,10 +32,6 @@ export interface UpdateOptions {
   signal: AbortSignal;
   /** A log file for each build (the CLI keeps them under the state directory). */
   openLog?: (image: string, runId: string) => Promise<{ sink: EventSink; path: string; close(): Promise<void> }>;
-}
-
-export function newRunId(): string {
-  return randomBytes(4).toString('hex');
 }
 
 export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]> {
