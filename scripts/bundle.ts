@@ -5,7 +5,7 @@
  * Output: dist/bundle/cli/main.js (what bin/provisional.js runs) and dist/bundle/providers/<name>/index.js.
  */
 import { build } from 'esbuild';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
@@ -13,6 +13,9 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const providers = readdirSync(join(root, 'src/providers'), { withFileTypes: true })
   .filter((d) => d.isDirectory() && existsSync(join(root, 'src/providers', d.name, 'index.ts')))
   .map((d) => join(root, 'src/providers', d.name, 'index.ts'));
+
+// Chunk names carry a hash: start empty, so that no chunk of an earlier build is left (or packed).
+rmSync(join(root, 'dist/bundle'), { recursive: true, force: true });
 
 await build({
   absWorkingDir: root,

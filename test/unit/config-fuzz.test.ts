@@ -60,6 +60,30 @@ describe('config fuzzing', () => {
     assert.equal(await outcome(`images:\n${'  x'.repeat(1)}: [${'['.repeat(5000)}`), 'config-error');
     const aliases = `a: &a [x, x, x, x, x, x, x, x, x]\n${Array.from({ length: 12 }, (_, i) => `b${i + 1}: &b${i + 1} [*${i === 0 ? 'a' : `b${i}`}, *${i === 0 ? 'a' : `b${i}`}, *${i === 0 ? 'a' : `b${i}`}]`).join('\n')}\nimages: {}\n`;
     assert.equal(await outcome(aliases), 'config-error');
-    assert.equal(await outcome(`images:\n${Array.from({ length: 20_000 }, (_, i) => `  i${i}:\n    base-image: debian-12\n`).join('')}`), 'ok');
+  });
+
+  // Large projects: any forest of images (each built from debian-12 or from an image earlier in the
+  // forest, written in any order) loads, and the graph has each image's parent and root base. A few
+  // hundred images show it; how long 20,000 take is a figure: bench/config-scale.ts.
+  it('any forest of up to 400 images loads, with every parent and root base right', async () => {
+    const forest = fc
+      .integer({ min: 1, max: 400 })
+      .chain((n) => fc.tuple(fc.array(fc.nat(), { minLength: n, maxLength: n }), fc.shuffledSubarray([...Array(n).keys()], { minLength: n })));
+    await fc.assert(
+      fc.asyncProperty(forest, async ([picks, order]) => {
+        // Image i is built from image (picks[i] mod i) when picks[i] is odd, else from debian-12.
+        const parentOf = (i: number) => (i > 0 && picks[i]! % 2 === 1 ? (picks[i]! >> 1) % i : undefined);
+        const lines = order.map((i) => `  i${i}:\n    base-image: ${parentOf(i) === undefined ? 'debian-12' : `i${parentOf(i)}`}\n`);
+        project.write('config/provisional/config.yml', `images:\n${lines.join('')}`);
+        const config = await loadConfig({ cwd: project.dir, env: {} });
+        assert.equal(config.graph.names().length, picks.length);
+        for (let i = 0; i < picks.length; i++) {
+          const parent = parentOf(i);
+          assert.equal(config.graph.parentOf(`i${i}`), parent === undefined ? undefined : `i${parent}`);
+          assert.equal(config.graph.rootBaseOf(`i${i}`), 'debian-12');
+        }
+      }),
+      { numRuns: 25 },
+    );
   });
 });
