@@ -109,9 +109,11 @@ export async function main(argv: string[]): Promise<number> {
     .command('deploy')
     .argument('[env]', 'environment (may be left out when there is only one)')
     .option('--cold', 'create every server, cold-only ones included; replace nothing')
-    .option('--plan', 'print what would be created, replaced and destroyed; change nothing')
+    .option('--plan', 'print what would be created, replaced and destroyed, the version of each image and why; change nothing')
+    .option('--from <env>', 'deploy, for every image, the version that this environment\'s servers run now (promotion)')
+    .option('--pin <image@version>', 'deploy exactly this version of IMAGE (the full name or the stamp); may be repeated', (ref: string, all: string[]) => [...all, ref], [] as string[])
     .addOption(new Option('-p, --parallel <n>', 'servers started at once').default(8).argParser(positiveInt('--parallel')))
-    .description('replace servers that run an older version, create-before-destroy; scale to the configured count')
+    .description('replace servers that run another version or config, create-before-destroy; scale to the configured count')
     .action(action(() => import('./commands/deploy.js')));
 
   program

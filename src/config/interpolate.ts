@@ -7,6 +7,11 @@ const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Variables whose values are redacted from every output. */
 const SECRET_NAME = /TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE|CREDENTIAL/i;
 
+/** Whether a variable's name says its value is a secret (a token, a password, a key...). */
+export function looksSecret(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
 export interface InterpolationProblem {
   path: PropertyKey[];
   message: string;

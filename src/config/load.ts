@@ -12,6 +12,7 @@ import { ImageGraph } from '../images/graph.js';
 import type { ImageDirs } from '../images/inputs.js';
 import { availableProviders, loadProviderDefinition } from '../providers/registry.js';
 import type { ProviderDefinition } from '../providers/types.js';
+import { checkDeployments, deploymentSecrets } from './deployments.js';
 import { interpolate } from './interpolate.js';
 import { configSchema, IMAGE_NAME, type DeploymentImageConfig, type ImageConfig } from './schema.js';
 import { closest } from './suggest.js';
@@ -130,14 +131,7 @@ export async function loadConfig(
 
   const graph = new ImageGraph(config.images);
   if (definition && settings !== undefined) problems.push(...checkImages(config.images, graph, definition, settings, problem));
-  for (const [envName, images] of Object.entries(config.deployments)) {
-    for (const image of Object.keys(images)) {
-      if (!graph.has(image)) {
-        const guess = closest(image, graph.names());
-        problems.push(problem(['deployments', envName, image], `no image "${image}" in images:${guess ? ` (did you mean "${guess}"?)` : ''}`));
-      }
-    }
-  }
+  problems.push(...checkDeployments(config.deployments, graph, problem));
   problems.push(...(await checkImageFolders(configDir, Object.keys(config.images), cwd)));
   if (problems.length) throw new ConfigError(problems);
 
@@ -150,7 +144,7 @@ export async function loadConfig(
     images: config.images,
     deployments: config.deployments,
     graph,
-    secrets: [...secrets, ...(definition!.secrets?.(settings) ?? [])],
+    secrets: [...secrets, ...deploymentSecrets(config.deployments), ...(definition!.secrets?.(settings) ?? [])],
   };
 }
 
@@ -206,17 +200,21 @@ function checkImages(
   return problems;
 }
 
-/** Scripts must be executable regular files; they run in lexical order on the builder. */
+/**
+ * Scripts must be executable regular files: build scripts (scripts/) run in lexical order on the
+ * builder, deploy scripts (deploy/) on every new server.
+ */
 async function checkImageFolders(configDir: string, images: string[], cwd: string): Promise<ConfigProblem[]> {
   const problems: ConfigProblem[] = [];
-  for (const image of images) {
-    const scriptsDir = join(configDir, image, 'scripts');
+  for (const folder of images.flatMap((image) => [join(image, 'scripts'), join(image, 'deploy')])) {
+    const scriptsDir = join(configDir, folder);
+    const kind = basename(folder);
     let entries: string[];
     try {
       entries = await readdir(scriptsDir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      problems.push({ file: relative(cwd, scriptsDir), path: '', message: `cannot read the scripts folder: ${(err as Error).message}` });
+      problems.push({ file: relative(cwd, scriptsDir), path: '', message: `cannot read the ${kind} folder: ${(err as Error).message}` });
       continue;
     }
     for (const entry of entries.sort()) {
@@ -224,7 +222,7 @@ async function checkImageFolders(configDir: string, images: string[], cwd: strin
       const shown = relative(cwd, path) || path;
       const st = await stat(path).catch(() => undefined);
       if (!st) problems.push({ file: shown, path: '', message: 'is a broken symbolic link; remove it or point it at a script' });
-      else if (!st.isFile()) problems.push({ file: shown, path: '', message: 'is not a file; scripts/ holds only scripts (put other files in files/)' });
+      else if (!st.isFile()) problems.push({ file: shown, path: '', message: `is not a file; ${kind}/ holds only scripts${kind === 'scripts' ? ' (put other files in files/)' : ''}` });
       else if ((st.mode & 0o100) === 0) problems.push({ file: shown, path: '', message: `is not executable; run: chmod +x ${shown}` });
     }
   }

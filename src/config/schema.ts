@@ -11,6 +11,9 @@ import { z } from 'zod';
 export const IMAGE_NAME = /^[a-z][a-z0-9-]*$/;
 export const IMAGE_NAME_MAX = 48;
 export const ENV_NAME = /^[a-z][a-z0-9-]*$/;
+/** Names of environment variables: what both a POSIX shell and systemd accept. */
+export const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const variableNameSchema = z.string().regex(VARIABLE_NAME, 'a variable name is letters, digits and underscores, not starting with a digit');
 
 export const imageNameSchema = z
   .string()
@@ -34,7 +37,7 @@ export const imageSchema = z
     size: z.string().optional().describe('Builder size for cloud providers (a droplet size slug, an instance type).'),
     regions: z.array(z.string()).optional().describe('Cloud providers: regions the image is copied to after the build.'),
     env: z
-      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string())
+      .record(variableNameSchema, z.string())
       .optional()
       .describe('Environment variables for the scripts.'),
   })
@@ -53,6 +56,14 @@ export const deploymentImageSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe('Never replaced by an ordinary (warm) deploy: databases, load balancers.'),
+  from: z
+    .string()
+    .optional()
+    .describe('Promotion: deploy the version that this other environment\'s servers of the image run now, not the latest.'),
+  env: z
+    .record(variableNameSchema, z.string())
+    .optional()
+    .describe('Runtime configuration: written to /etc/provisional/env (root, 0600) on every new server, and given to the deploy scripts. Secrets belong here, not in the image.'),
   'health-check': z
     .strictObject({
       command: z.string().min(1).describe('Run over SSH on the server; healthy when it exits 0.'),

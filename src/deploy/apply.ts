@@ -1,7 +1,7 @@
 /**
  * Carries out an environment plan, create-before-destroy: new servers start in parallel (bounded),
- * each must get healthy (SSH answers, then the health check), and only then are the old ones
- * destroyed. If anything fails or the user interrupts, the new servers are removed and the old
+ * each must get healthy (SSH answers, its runtime config and deploy scripts, then the health
+ * check), and only then are the old ones destroyed. If anything fails or the user interrupts, the new servers are removed and the old
  * ones keep serving.
  */
 import { CleanupStack } from '../core/cleanup.js';
@@ -15,6 +15,8 @@ import { semaphore } from '../core/semaphore.js';
 import { newRunId, RunJournal } from '../core/journal.js';
 import type { EnvironmentPlan, PlannedServer } from './plan.js';
 import type { DeployKeys } from './keys.js';
+import { configureServer } from './configure.js';
+import type { RuntimeConfig } from './runtime-config.js';
 
 export interface ApplyOptions {
   provider: Provider;
@@ -22,6 +24,10 @@ export interface ApplyOptions {
   plan: EnvironmentPlan;
   deployment: Record<string, DeploymentImageConfig>;
   keys: DeployKeys;
+  /** Each image's runtime config (env values, deploy scripts) for this environment. */
+  runtime: Record<string, RuntimeConfig>;
+  /** How long one deploy script may run. */
+  scriptTimeoutMs?: number;
   parallel: number;
   events: EventSink;
   signal: AbortSignal;
@@ -72,7 +78,7 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
     const healthy = await Promise.allSettled(
       machines.map((machine) => {
         const server = toCreate.find((s) => s.name === machine.name)!;
-        return waitHealthy(machine, opts.deployment[server.image]!, opts, started);
+        return waitHealthy(machine, server, opts, started);
       }),
     );
     const unhealthy = healthy.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -116,6 +122,7 @@ function launchRequest(server: PlannedServer, opts: ApplyOptions): LaunchRequest
       [LABELS.environment]: opts.plan.environment,
       [LABELS.image]: server.image,
       [LABELS.version]: server.version.version,
+      ...(server.config ? { [LABELS.config]: server.config } : {}),
     },
     options: {
       size: config.size,
@@ -129,7 +136,8 @@ function launchRequest(server: PlannedServer, opts: ApplyOptions): LaunchRequest
   };
 }
 
-async function waitHealthy(machine: Machine, config: DeploymentImageConfig, opts: ApplyOptions, started: number): Promise<void> {
+async function waitHealthy(machine: Machine, server: PlannedServer, opts: ApplyOptions, started: number): Promise<void> {
+  const config: DeploymentImageConfig = opts.deployment[server.image]!;
   const events = scoped(opts.events, machine.name);
   const ssh = await waitForSsh(machine.ssh, opts.keys.privateKey, {
     timeoutMs: opts.sshTimeoutMs ?? 300_000,
@@ -137,6 +145,8 @@ async function waitHealthy(machine: Machine, config: DeploymentImageConfig, opts
     what: `SSH on ${machine.name}`,
   });
   try {
+    const runtime = opts.runtime[server.image];
+    if (runtime) await configureServer(ssh, runtime, { server: machine.name, events, signal: opts.signal, scriptTimeoutMs: opts.scriptTimeoutMs ?? 1_800_000 });
     const check = config['health-check'];
     const deadline = performance.now() + (check?.timeout ?? 0) * 1000;
     for (let attempt = 1; check; attempt++) {

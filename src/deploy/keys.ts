@@ -3,6 +3,7 @@
  * mode 0600, used by health checks and `provisional ssh`) and the user's own public key, so that
  * plain `ssh` works too.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -38,4 +39,25 @@ export async function deployKeys(project: string, userKeyPath?: string): Promise
   const userKey = userKeyPath ?? join(homedir(), '.ssh', 'id_ed25519.pub');
   if (existsSync(userKey)) lines.push((await readFile(userKey, 'utf8')).trim());
   return { privateKey, privateKeyPath, authorizedKeys: `${lines.join('\n')}\n` };
+}
+
+/**
+ * The key of the runtime-config labels (see runtime-config.ts), next to the deploy key. It never
+ * leaves this machine: with it lost, the next warm deploy sees every config as changed and
+ * replaces the servers once, which is safe.
+ */
+export async function runtimeConfigKey(project: string): Promise<Buffer> {
+  const dir = join(stateDir(), 'keys', project);
+  const path = join(dir, 'config-hmac.key');
+  if (existsSync(path)) return readFile(path);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const key = randomBytes(32);
+  try {
+    await writeFile(path, key, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // Another deploy of this project made it first: use theirs.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFile(path);
+    throw err;
+  }
+  return key;
 }

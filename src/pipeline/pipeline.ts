@@ -16,7 +16,7 @@ import { listScripts, type ImageDirs } from '../images/inputs.js';
 import { versionName } from '../images/naming.js';
 import { LABELS, type ImageVersion, type ImageVersionMetadata, type Provider, type SourceImage } from '../providers/types.js';
 import { generateKeyPair, waitForSsh, type SshSession } from '../ssh/client.js';
-import { shellQuote } from './shell.js';
+import { asRoot, shellQuote } from './shell.js';
 
 export const REMOTE_DIR = '/var/tmp/provisional';
 
@@ -173,14 +173,6 @@ function uniqueVersionName(image: string, taken?: Set<string>): string {
 }
 
 /** scripts/ and files/ go up as one tar stream: one round trip, modes kept. */
-/**
- * Scripts run as root. Cloud images log in as another user (admin on Debian's AMIs), which
- * reaches root through passwordless sudo.
- */
-function asRoot(user: string): (command: string) => string {
-  return user === 'root' ? (command) => command : (command) => `sudo -n sh -c ${shellQuote(command)}`;
-}
-
 async function upload(ssh: SshSession, dirs: ImageDirs, root: (command: string) => string, signal: AbortSignal): Promise<void> {
   const parts = [dirs.scriptsDir, dirs.filesDir].filter((d) => existsSync(d));
   const prepare = `rm -rf ${REMOTE_DIR} && mkdir -p ${REMOTE_DIR}/files ${REMOTE_DIR}/scripts`;

@@ -20,6 +20,8 @@ export const LABELS = {
   image: 'provisional-image',
   version: 'provisional-version',
   environment: 'provisional-env',
+  /** A keyed hash of a server's runtime config (env values, deploy scripts): never the values. */
+  config: 'provisional-config',
 } as const;
 
 export interface ProviderContext {

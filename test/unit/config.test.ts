@@ -148,6 +148,38 @@ describe('config', () => {
     assert.ok(problems.some((p) => p.path === 'deployments.prod.ap' && /no image "ap"/.test(p.message)));
   });
 
+  it('reports from: naming an unknown environment, itself, a cycle, or one without the image, each with its line and the fix', async () => {
+    const yaml = `images:\n  app:\n    base-image: debian-12\n  db:\n    base-image: debian-12\ndeployments:\n  staging:\n    app: { servers: 1, from: qa }\n    db: { servers: 1, from: stagin }\n  qa:\n    app: { servers: 1, from: staging }\n  production:\n    app: { servers: 1, from: production }\n    db: { servers: 1, from: qa }\n`;
+    const problems = await problemsOf(yaml);
+    const at = (path: string) => problems.filter((p) => p.path === path).map((p) => `${p.line}: ${p.message}`).join(' | ');
+    assert.match(at('deployments.staging.db.from'), /^9: no environment "stagin" under deployments: \(did you mean "staging"\?\)/);
+    assert.match(at('deployments.production.app.from'), /^13: an environment cannot take its versions from itself/);
+    assert.match(at('deployments.production.db.from'), /^14: qa deploys no db.*add db to deployments\.qa, or remove from:/);
+    assert.match(at('deployments.staging.app.from') + at('deployments.qa.app.from'), /in a cycle: (staging -> qa -> staging|qa -> staging -> qa); one of them must deploy the latest version/);
+    assert.equal(problems.filter((p) => /cycle/.test(p.message)).length, 1, 'one cycle, reported once');
+  });
+
+  it('reports bad runtime env names and values, and deploy scripts that are not executable', async () => {
+    let problems = await problemsOf(VALID.replace('app: { servers: 2 }', 'app: { servers: 2, env: { 1BAD: x } }'));
+    assert.ok(problems.some((p) => p.path === 'deployments.staging.app.env.1BAD' && /letters, digits and underscores/.test(p.message) && p.line === 13), JSON.stringify(problems));
+    project!.remove();
+    const values = 'env: { GOOD_NAME: "a\\u0001b", OK: "tab\\there\\nnewline" }';
+    problems = await problemsOf(VALID.replace('app: { servers: 2 }', `app: { servers: 2, ${values} }`), (p) => p.write('config/provisional/app/deploy/10-config.sh', '#!/bin/sh\n', 0o644));
+    assert.ok(problems.some((p) => p.path === 'deployments.staging.app.env.GOOD_NAME' && /control character/.test(p.message) && p.line === 13), JSON.stringify(problems));
+    assert.ok(!problems.some((p) => p.path === 'deployments.staging.app.env.OK'), JSON.stringify(problems));
+    assert.ok(problems.some((p) => /app\/deploy\/10-config\.sh$/.test(p.file) && /not executable; run: chmod \+x/.test(p.message)), JSON.stringify(problems));
+  });
+
+  it('redacts runtime values under secret-looking names and from secret-looking variables', async () => {
+    project = tempProject();
+    project.writeConfig(`images:\n  app:\n    base-image: debian-12\ndeployments:\n  staging:\n    app:\n      servers: 1\n      env:\n        DB_PASSWORD: literal-secret-1\n        DATABASE_URL: postgres://app:\${DB_SECRET}@db/app\n        LOG_LEVEL: info\n`);
+    const config = await loadConfig({ cwd: project.dir, env: { DB_SECRET: 'interpolated-secret-2' } });
+    assert.ok(config.secrets.includes('literal-secret-1'));
+    assert.ok(config.secrets.includes('interpolated-secret-2'));
+    assert.ok(!config.secrets.includes('info'));
+    assert.equal(config.deployments.staging!.app!.env!.DATABASE_URL, 'postgres://app:interpolated-secret-2@db/app');
+  });
+
   it('reports every problem at once', async () => {
     const problems = await problemsOf(`images:\n  base:\n    base-image: debian-12\n    colour: red\n  app:\n    base-image: nope\n`);
     assert.ok(problems.length >= 1);

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { planEnvironment, serverIndex } from '../../src/deploy/plan.js';
-import { planPrune } from '../../src/deploy/prune.js';
-import { rollbackTargets } from '../../src/cli/commands/rollback.js';
+import { planPrune } from '../../src/images/prune.js';
+import { rollbackTargets } from '../../src/deploy/release.js';
 import { LABELS, type ImageVersion, type Server } from '../../src/providers/types.js';
 
 const version = (image: string, stamp: string, parent?: string): ImageVersion => ({
@@ -77,9 +77,10 @@ describe('deploy plan', () => {
 describe('rollback targets', () => {
   it('goes to the version before the running one, or the one named', () => {
     const servers = [server('app3.staging', 'app', app2.version)];
-    assert.equal(rollbackTargets('staging', undefined, undefined, [app1, app2], servers).app!.version, app1.version);
-    assert.equal(rollbackTargets('staging', 'app', '20260102000000', [app1, app2], servers).app!.version, app1.version);
-    assert.throws(() => rollbackTargets('staging', 'app', undefined, [app2], servers), /no older version/);
+    const common = { environment: 'staging', deployment, servers };
+    assert.equal(rollbackTargets({ ...common, versions: [app1, app2] }).app!.version.version, app1.version);
+    assert.equal(rollbackTargets({ ...common, image: 'app', to: '20260102000000', versions: [app1, app2] }).app!.version.version, app1.version);
+    assert.throws(() => rollbackTargets({ ...common, image: 'app', versions: [app2] }), /no older version/);
   });
 });
 

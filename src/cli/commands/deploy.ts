@@ -1,11 +1,13 @@
-/** `provisional deploy [ENV] [--cold] [--plan]`, and the engine `rollback` shares. */
+/** `provisional deploy [ENV] [--cold] [--plan] [--from ENV] [--pin IMAGE@VERSION]`, and the engine `rollback` shares. */
 import { applyPlan } from '../../deploy/apply.js';
 import { environmentState, pickEnvironment } from '../../deploy/environment.js';
-import { deployKeys } from '../../deploy/keys.js';
+import { deployKeys, runtimeConfigKey } from '../../deploy/keys.js';
 import { isEmptyPlan, planEnvironment, type DeployMode, type EnvironmentPlan } from '../../deploy/plan.js';
-import { UserFacingError } from '../../core/errors.js';
+import { describeReason, resolvePins, type ReleaseTarget } from '../../deploy/release.js';
+import { loadRuntimeConfig, runtimeConfigLabel, type RuntimeConfig } from '../../deploy/runtime-config.js';
+import { UsageError, UserFacingError } from '../../core/errors.js';
 import { acquireLock, lockPath } from '../../core/lock.js';
-import type { ImageVersion, Server } from '../../providers/types.js';
+import type { ImageVersion, Provider, Server } from '../../providers/types.js';
 import type { DeploymentImageConfig } from '../../config/schema.js';
 import { LABELS } from '../../providers/types.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';
@@ -13,28 +15,59 @@ import { loadProject, openProvider, type CommandContext } from '../context.js';
 export interface DeployOptions {
   cold?: boolean;
   plan?: boolean;
+  from?: string;
+  pin?: string[];
   parallel: number;
 }
 
 export function run(ctx: CommandContext, env: string | undefined, opts: DeployOptions): Promise<number> {
-  return deploy(ctx, env, { mode: opts.cold ? 'cold' : 'warm', planOnly: !!opts.plan, parallel: opts.parallel });
+  return deploy(ctx, env, {
+    mode: opts.cold ? 'cold' : 'warm',
+    planOnly: !!opts.plan,
+    parallel: opts.parallel,
+    from: opts.from,
+    overrides: (versions, _servers, deployment) => resolvePins(opts.pin ?? [], Object.keys(deployment), versions),
+  });
 }
 
 export async function deploy(
   ctx: CommandContext,
   env: string | undefined,
-  opts: { mode: DeployMode; planOnly: boolean; parallel: number; only?: string[]; pin?: (versions: ImageVersion[], servers: Server[], deployment: Record<string, DeploymentImageConfig>) => Record<string, ImageVersion> },
+  opts: {
+    mode: DeployMode;
+    planOnly: boolean;
+    parallel: number;
+    only?: string[];
+    /** Rollback: act only on the images that `overrides` chose a version for. */
+    onlyOverridden?: boolean;
+    from?: string;
+    /** Versions chosen on the command line (pins, rollback targets), by image. */
+    overrides?: (versions: ImageVersion[], servers: Server[], deployment: Record<string, DeploymentImageConfig>) => Record<string, ReleaseTarget>;
+  },
 ): Promise<number> {
   const config = await loadProject(ctx);
   const environment = pickEnvironment(config, env);
+  if (opts.from !== undefined) pickEnvironment(config, opts.from);
+  let deployment = Object.fromEntries(Object.entries(config.deployments[environment]!).filter(([image]) => !opts.only || opts.only.includes(image)));
+  if (opts.only?.some((image) => !deployment[image])) {
+    throw new UsageError(`${environment} deploys no image "${opts.only.find((image) => !deployment[image])}"`, `images here: ${Object.keys(config.deployments[environment]!).join(', ')}`);
+  }
+  const runtime: Record<string, RuntimeConfig> = {};
+  const configLabels: Record<string, string | undefined> = {};
+  const key = await runtimeConfigKey(config.project);
+  for (const image of Object.keys(deployment)) {
+    runtime[image] = await loadRuntimeConfig(config, environment, image);
+    configLabels[image] = runtimeConfigLabel(runtime[image], key);
+  }
   const lock = await acquireLock(lockPath(config.project, 'env', environment), `environment ${environment}`);
-  const provider = await openProvider(ctx, config);
+  let provider: Provider | undefined;
   try {
-    const { servers, versions } = await environmentState(provider, config, environment, ctx.signal);
-    const deployment = Object.fromEntries(
-      Object.entries(config.deployments[environment]!).filter(([image]) => !opts.only || opts.only.includes(image)),
-    );
-    const plan = planEnvironment({ environment, deployment, versions, servers, mode: opts.mode, pin: opts.pin?.(versions, servers, deployment) });
+    provider = await openProvider(ctx, config);
+    // Every environment's servers: promotion reads the source environment's.
+    const { servers, versions } = await environmentState(provider, config, undefined, ctx.signal);
+    const overrides = opts.overrides?.(versions, servers, deployment);
+    if (opts.onlyOverridden) deployment = Object.fromEntries(Object.entries(deployment).filter(([image]) => overrides?.[image]));
+    const plan = planEnvironment({ environment, deployment, versions, servers, mode: opts.mode, from: opts.from, overrides, configLabels });
     const missing = plan.missing.filter((image) => opts.mode === 'cold' || !deployment[image]!['cold-only']);
     if (missing.length) {
       throw new UserFacingError(`cannot deploy ${environment}: no version of ${missing.join(', ')} to deploy`, {
@@ -44,14 +77,20 @@ export async function deploy(
     printPlan(ctx, plan, opts.planOnly);
     if (opts.planOnly || isEmptyPlan(plan)) return 0;
     const keys = await deployKeys(config.project);
-    const result = await applyPlan({ provider, project: config.project, plan, deployment, keys, parallel: opts.parallel, events: ctx.reporter, signal: ctx.signal });
-    if (ctx.globals.json) ctx.reporter.printJson({ type: 'deployed', environment, created: result.created.map((m) => m.name), destroyed: result.destroyed });
-    else ctx.reporter.print(`${environment}: created ${result.created.length}, destroyed ${result.destroyed.length}`);
+    const result = await applyPlan({ provider, project: config.project, plan, deployment, runtime, keys, parallel: opts.parallel, events: ctx.reporter, signal: ctx.signal });
+    if (ctx.globals.json) {
+      ctx.reporter.printJson({ type: 'deployed', environment, created: result.created.map((m) => m.name), destroyed: result.destroyed, images: releases(plan) });
+    } else ctx.reporter.print(`${environment}: created ${result.created.length}, destroyed ${result.destroyed.length}`);
     return 0;
   } finally {
-    await provider.close?.();
+    await provider?.close?.();
     await lock.release();
   }
+}
+
+/** The version each image goes to and why, as --json shows it. */
+function releases(plan: EnvironmentPlan) {
+  return plan.images.map((i) => ({ image: i.image, version: i.target?.version ?? null, reason: i.reason ? describeReason(i.reason) : null }));
 }
 
 function printPlan(ctx: CommandContext, plan: EnvironmentPlan, planOnly: boolean): void {
@@ -62,8 +101,9 @@ function printPlan(ctx: CommandContext, plan: EnvironmentPlan, planOnly: boolean
       images: plan.images.map((i) => ({
         image: i.image,
         target: i.target?.version ?? null,
+        reason: i.reason ? describeReason(i.reason) : null,
         create: i.create.map((s) => ({ name: s.name, version: s.version.version })),
-        destroy: i.destroy.map((s) => ({ name: s.name, version: s.labels[LABELS.version] ?? null })),
+        destroy: i.destroy.map((s) => ({ name: s.name, version: s.labels[LABELS.version] ?? null, why: i.destroyWhy[s.name] ?? null })),
         keep: i.keep.map((s) => ({ name: s.name, version: s.labels[LABELS.version] ?? null })),
         note: i.note ?? null,
       })),
@@ -74,12 +114,13 @@ function printPlan(ctx: CommandContext, plan: EnvironmentPlan, planOnly: boolean
   for (const i of plan.images) {
     const parts = [
       ...i.create.map((s) => `+ ${s.name} (${s.version.version})`),
-      ...i.destroy.map((s) => `- ${s.name} (${s.labels[LABELS.version] ?? '?'}${s.state === 'dead' ? ', dead' : ''})`),
+      ...i.destroy.map((s) => `- ${s.name} (${s.labels[LABELS.version] ?? '?'}, ${i.destroyWhy[s.name]})`),
       ...i.keep.map((s) => `= ${s.name} (${s.labels[LABELS.version] ?? '?'})`),
     ];
-    lines.push(`  ${i.image}${i.note ? `: ${i.note}` : ''}`);
+    const release = i.target && i.reason && !i.note ? `: ${i.target.version} (${describeReason(i.reason)})` : '';
+    lines.push(`  ${i.image}${release}${i.note ? `: ${i.note}` : ''}`);
     lines.push(...parts.map((p) => `    ${p}`));
   }
-  if (isEmptyPlan(plan)) lines.push('  nothing to do: every server runs the version it should');
+  if (isEmptyPlan(plan)) lines.push('  nothing to do: every server runs the version and config it should');
   ctx.reporter.print(lines.join('\n'));
 }

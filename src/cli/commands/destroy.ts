@@ -3,14 +3,16 @@ import { createInterface } from 'node:readline/promises';
 import { environmentState, pickEnvironment } from '../../deploy/environment.js';
 import { UsageError } from '../../core/errors.js';
 import { acquireLock, lockPath } from '../../core/lock.js';
+import type { Provider } from '../../providers/types.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';
 
 export async function run(ctx: CommandContext, env: string, opts: { yes: boolean }): Promise<number> {
   const config = await loadProject(ctx);
   const environment = pickEnvironment(config, env);
   const lock = await acquireLock(lockPath(config.project, 'env', environment), `environment ${environment}`);
-  const provider = await openProvider(ctx, config);
+  let provider: Provider | undefined;
   try {
+    provider = await openProvider(ctx, config);
     const { servers } = await environmentState(provider, config, environment, ctx.signal);
     if (!servers.length) {
       ctx.reporter.print(`${environment} has no servers`);
@@ -33,7 +35,7 @@ export async function run(ctx: CommandContext, env: string, opts: { yes: boolean
     else ctx.reporter.print(`destroyed ${servers.length} server${servers.length > 1 ? 's' : ''} of ${environment}`);
     return 0;
   } finally {
-    await provider.close?.();
+    await provider?.close?.();
     await lock.release();
   }
 }

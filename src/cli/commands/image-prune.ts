@@ -1,6 +1,6 @@
 /** `provisional image prune [NAME] --keep N`: delete old versions that nothing needs. */
 import { environmentState } from '../../deploy/environment.js';
-import { planPrune } from '../../deploy/prune.js';
+import { planPrune } from '../../images/prune.js';
 import { UsageError } from '../../core/errors.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';
 

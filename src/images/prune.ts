@@ -3,7 +3,7 @@
  * rollback would go to (the one before each running version), nor one that a kept version is
  * built on.
  */
-import { byNewest } from '../images/naming.js';
+import { byNewest } from './naming.js';
 import { LABELS, type ImageVersion, type Server } from '../providers/types.js';
 
 export interface PruneDecision {
