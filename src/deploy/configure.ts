@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { create as createTar } from 'tar';
 import { UserFacingError } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
-import { asRoot, shellQuote } from '../build/shell.js';
+import { asRoot, shellQuote } from '../pipeline/shell.js';
 import type { SshSession } from '../ssh/client.js';
 import { ENV_FILE, isEmptyRuntimeConfig, renderEnvFile, type RuntimeConfig } from './runtime-config.js';
 
