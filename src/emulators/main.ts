@@ -4,8 +4,9 @@
  * it started. Add a cloud by adding an entry to EMULATORS.
  */
 import { parseArgs } from 'node:util';
-import { startDigitalOceanEmulator } from './digitalocean/server.js';
+import { digitalOceanEmulatorCommand } from './digitalocean/command.js';
 import { awsEmulatorCommand } from './aws/command.js';
+import { hetznerEmulatorCommand } from './hetzner/command.js';
 
 interface Running {
   /** Lines telling the user how to point a client at it. */
@@ -22,31 +23,9 @@ interface EmulatorCommand {
 }
 
 const EMULATORS: Record<string, EmulatorCommand> = {
-  digitalocean: {
-    summary: 'DigitalOcean API v2 (droplets, snapshots, keys, actions); droplets are real containers with SSH',
-    usage: 'provisional-emulator digitalocean [--port 8080] [--host 127.0.0.1] [--token T]',
-    options: { token: { type: 'string' } },
-    async start(values) {
-      const emulator = await startDigitalOceanEmulator({
-        port: values.port === undefined ? 8080 : Number(values.port),
-        host: values.host as string | undefined,
-        token: values.token as string | undefined,
-        onError: (err) => console.error(`emulator: ${err instanceof Error ? err.message : String(err)}`),
-      });
-      return {
-        describe: () => [
-          `DigitalOcean API emulator at ${emulator.url}`,
-          `  API URL:  ${emulator.url}/v2/   (Packer: "api_url": "${emulator.url}")`,
-          `  token:    ${emulator.token}`,
-          `  SSH:      droplets listen on port ${emulator.sshPort} of the address the API reports`,
-          `  try:      curl -H "Authorization: Bearer ${emulator.token}" ${emulator.url}/v2/account`,
-          `  export DIGITALOCEAN_TOKEN=${emulator.token} DIGITALOCEAN_API_URL=${emulator.url}`,
-        ],
-        close: () => emulator.close(),
-      };
-    },
-  },
+  digitalocean: digitalOceanEmulatorCommand,
   aws: awsEmulatorCommand,
+  hetzner: hetznerEmulatorCommand,
 };
 
 function usage(): string {

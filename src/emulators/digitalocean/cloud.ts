@@ -3,9 +3,11 @@
  * change over time. Droplets are real machines (machines/pool.ts); an action takes the delay a
  * test set (or the machine's own time, if longer), then completes or, under a fault, errors.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { BackgroundWork } from '../shared/background.js';
+import { fingerprint } from '../shared/ssh-keys.js';
 import { SIZES, REGIONS } from './catalog.js';
-import type { Faults } from './faults.js';
+import type { Faults } from '../shared/faults.js';
 import { notFound, unprocessable } from './http.js';
 import type { Action, Droplet, Image, SshKey } from './model.js';
 import { distributionImages } from './views.js';
@@ -50,15 +52,6 @@ export interface CreateDropletInput {
 
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-/** MD5 fingerprint of an OpenSSH public key line, as DigitalOcean shows it (aa:bb:...). */
-export function fingerprint(publicKey: string): string | undefined {
-  const [type, blob] = publicKey.trim().split(/\s+/);
-  if (!type || !blob || !/^(ssh-|ecdsa-|sk-)/.test(type)) return undefined;
-  const bytes = Buffer.from(blob, 'base64');
-  if (bytes.length < 16 || bytes.toString('base64').replace(/=+$/, '') !== blob.replace(/=+$/, '')) return undefined;
-  return createHash('md5').update(bytes).digest('hex').match(/../g)!.join(':');
-}
-
 export class Cloud {
   readonly keys = new Map<number, SshKey>();
   readonly droplets = new Map<number, Droplet>();
@@ -70,8 +63,7 @@ export class Cloud {
   private nextDroplet = 400_000_001;
   private nextImage = 170_000_001;
   private nextAction = 1_900_000_001;
-  private readonly tasks = new Set<Promise<void>>();
-  private readonly closing = new AbortController();
+  private readonly work: BackgroundWork;
 
   constructor(
     private readonly machines: DropletMachines,
@@ -80,6 +72,7 @@ export class Cloud {
     private readonly faults: Faults,
     private readonly onError: (err: unknown) => void,
   ) {
+    this.work = new BackgroundWork(onError);
     for (const image of distributionImages(baseLayer)) this.images.set(image.id, image);
   }
 
@@ -118,9 +111,9 @@ export class Cloud {
   transferImage(image: Image, region: string): Action {
     if (!REGIONS.some((r) => r.slug === region)) throw unprocessable(`${region} is not a valid region`);
     const action = this.newAction('transfer', image.id, 'image', region);
-    this.track(async () => {
+    this.work.track(async () => {
       const fault = this.faults.takeAction('transfer');
-      await this.sleep(this.delays.transfer + (fault?.outcome === 'slow' ? (fault.extraMs ?? 0) : 0));
+      await this.work.sleep(this.delays.transfer + (fault?.outcome === 'slow' ? (fault.extraMs ?? 0) : 0));
       if (fault?.outcome === 'errored') return this.finish(action, 'errored');
       if (!image.regions.includes(region)) image.regions.push(region);
       this.finish(action, 'completed');
@@ -173,7 +166,7 @@ export class Cloud {
       droplet.actionIds.push(action.id);
       droplets.push(droplet);
       actions.push(action);
-      this.track(() => this.bootDroplet(droplet, image, keys.map((k) => k.publicKey), action));
+      this.work.track(() => this.bootDroplet(droplet, image, keys.map((k) => k.publicKey), action));
     }
     return { droplets, actions };
   }
@@ -182,7 +175,7 @@ export class Cloud {
     const fault = this.faults.takeAction('create');
     const noAddress = this.faults.takeNoAddress();
     const sshDropAfter = this.faults.takeSshDrop();
-    const delay = this.sleep(this.delays.create + (fault?.outcome === 'slow' ? (fault.extraMs ?? 0) : 0));
+    const delay = this.work.sleep(this.delays.create + (fault?.outcome === 'slow' ? (fault.extraMs ?? 0) : 0));
     let machine: { id: string; ip: string };
     try {
       machine = await this.machines.create({ name: droplet.name, layer: image.layer, authorizedKeys: keys, labels: { droplet: String(droplet.id) } });
@@ -203,28 +196,14 @@ export class Cloud {
     droplet.status = 'active';
     if (!noAddress) droplet.ip = machine.ip;
     this.finish(action, 'completed');
-    if (sshDropAfter !== undefined) this.track(() => this.dropSshLater(droplet, sshDropAfter));
-  }
-
-  /** Under the sshDrop fault: once a session is open, wait, then cut every session of the droplet. */
-  private async dropSshLater(droplet: Droplet, afterMs: number): Promise<void> {
-    while (!droplet.deleted && droplet.machineId && !this.closing.signal.aborted) {
-      if ((await this.machines.sshSessionCount(droplet.machineId)) > 0) {
-        await this.sleep(afterMs);
-        if (droplet.deleted || !droplet.machineId) return;
-        this.faults.fired.sshDrop++;
-        await this.machines.dropSsh(droplet.machineId);
-        return;
-      }
-      await this.sleep(100);
-    }
+    if (sshDropAfter !== undefined) this.work.dropSshLater(this.machines, () => (droplet.deleted ? undefined : droplet.machineId), sshDropAfter, () => this.faults.fired.sshDrop++);
   }
 
   deleteDroplet(droplet: Droplet): void {
     droplet.deleted = true;
     this.droplets.delete(droplet.id);
     const machineId = droplet.machineId;
-    if (machineId) this.track(() => this.machines.destroy(machineId));
+    if (machineId) this.work.track(() => this.machines.destroy(machineId));
   }
 
   /** A machine that stopped by itself (poweroff inside it) makes its droplet `off`. */
@@ -239,12 +218,12 @@ export class Cloud {
       const action = this.newAction(type, droplet.id, 'droplet', droplet.region);
       droplet.actionIds.push(action.id);
       droplet.locked = true;
-      this.track(async () => {
+      this.work.track(async () => {
         const fault = this.faults.takeAction(type);
         try {
-          if (fault?.outcome === 'slow') await this.sleep(fault.extraMs ?? 0);
+          if (fault?.outcome === 'slow') await this.work.sleep(fault.extraMs ?? 0);
           if (fault?.outcome === 'errored') {
-            await this.sleep(this.delays[type as keyof Delays] ?? 0);
+            await this.work.sleep(this.delays[type as keyof Delays] ?? 0);
             return this.finish(action, 'errored');
           }
           await work();
@@ -263,18 +242,18 @@ export class Cloud {
       case 'shutdown':
         return run(async () => {
           if (machine && droplet.status === 'active') await this.machines.stop(machine, { timeoutMs: 60_000 });
-          await this.sleep(this.delays.shutdown);
+          await this.work.sleep(this.delays.shutdown);
           droplet.status = 'off';
         });
       case 'power_off':
         return run(async () => {
           if (machine && droplet.status === 'active') await this.machines.stop(machine, { force: true });
-          await this.sleep(this.delays.power_off);
+          await this.work.sleep(this.delays.power_off);
           droplet.status = 'off';
         });
       case 'power_on':
         return run(async () => {
-          const delay = this.sleep(this.delays.power_on);
+          const delay = this.work.sleep(this.delays.power_on);
           if (machine && droplet.status === 'off') await this.machines.start(machine);
           await delay;
           droplet.status = 'active';
@@ -282,7 +261,7 @@ export class Cloud {
       case 'reboot':
       case 'power_cycle':
         return run(async () => {
-          const delay = this.sleep(this.delays.reboot);
+          const delay = this.work.sleep(this.delays.reboot);
           if (machine) {
             await this.machines.stop(machine, { force: type === 'power_cycle', timeoutMs: 60_000 });
             await this.machines.start(machine);
@@ -293,7 +272,7 @@ export class Cloud {
       case 'snapshot': {
         const name = typeof body.name === 'string' && body.name ? body.name : `${droplet.name}-${Date.now()}`;
         return run(async () => {
-          const delay = this.sleep(this.delays.snapshot);
+          const delay = this.work.sleep(this.delays.snapshot);
           if (!machine) throw new Error(`droplet ${droplet.id} has no machine to snapshot`);
           const layer = await this.machines.snapshot(machine);
           const bytes = await this.machines.layerSize(layer);
@@ -344,31 +323,8 @@ export class Cloud {
     return action;
   }
 
-  // --- background work ---
-
-  private track(work: () => Promise<void>): void {
-    const task = work().catch((err) => {
-      if (!this.closing.signal.aborted) this.onError(err);
-    });
-    this.tasks.add(task);
-    void task.finally(() => this.tasks.delete(task));
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (ms <= 0 || this.closing.signal.aborted) return resolve();
-      const onAbort = () => (clearTimeout(timer), resolve());
-      const timer = setTimeout(() => {
-        this.closing.signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      this.closing.signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
   /** Ends every delay at once and waits for the work under way (the machines are the pool's to close). */
-  async close(): Promise<void> {
-    this.closing.abort();
-    while (this.tasks.size) await Promise.allSettled([...this.tasks]);
+  close(): Promise<void> {
+    return this.work.close();
   }
 }

@@ -2,7 +2,8 @@
  * HTTP plumbing for the emulator: JSON bodies, DigitalOcean's error bodies and pagination.
  * https://docs.digitalocean.com/reference/api/digitalocean/#section/Introduction/Links-and-Pagination
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { BodyError, readJsonBody as readBody, sendJson } from '../shared/json-http.js';
 
 /** An API error answered as `{ id, message, request_id }`. */
 export class ApiError extends Error {
@@ -20,32 +21,17 @@ export const notFound = (what = 'The resource you were accessing could not be fo
 export const unprocessable = (message: string) => new ApiError(422, 'unprocessable_entity', message);
 export const badRequest = (message: string) => new ApiError(400, 'bad_request', message);
 
-export async function readJsonBody(req: IncomingMessage, limit = 1024 * 1024): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new ApiError(413, 'request_entity_too_large', 'The request body is too large.');
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (!text) return undefined;
+/** The request's JSON body; an unreadable one is DigitalOcean's 400 or 413. */
+export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw badRequest('The request body is not valid JSON.');
+    return await readBody(req);
+  } catch (err) {
+    if (!(err instanceof BodyError)) throw err;
+    throw err.status === 413 ? new ApiError(413, 'request_entity_too_large', err.message) : badRequest(err.message);
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = body === undefined ? '' : JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(text)),
-  });
-  res.end(text);
-}
+export { sendJson };
 
 export interface Page<T> {
   items: T[];

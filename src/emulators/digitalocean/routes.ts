@@ -3,6 +3,7 @@
  * (so that the request log and the conformance tests speak the same names).
  * https://docs.digitalocean.com/reference/api/digitalocean/
  */
+import { RouteTable } from '../shared/routes.js';
 import { REGIONS, SIZES } from './catalog.js';
 import type { Cloud, CreateDropletInput } from './cloud.js';
 import { ApiError, badRequest, notFound, paginate, unprocessable } from './http.js';
@@ -23,30 +24,10 @@ export interface RouteResult {
   body?: unknown;
 }
 
-export interface Route {
-  method: string;
-  template: string;
-  pattern: RegExp;
-  handle(ctx: RouteContext): RouteResult | Promise<RouteResult>;
-}
-
-const routes: Route[] = [];
-
-function route(method: string, template: string, handle: Route['handle']): void {
-  const pattern = new RegExp(`^${template.replace(/\{(\w+)\}/g, '(?<$1>[^/]+)')}/?$`);
-  routes.push({ method, template, pattern, handle });
-}
-
-export function matchRoute(method: string, path: string): { route?: Route; params: Record<string, string>; pathKnown: boolean } {
-  let pathKnown = false;
-  for (const r of routes) {
-    const m = r.pattern.exec(path);
-    if (!m) continue;
-    pathKnown = true;
-    if (r.method === method) return { route: r, params: Object.fromEntries(Object.entries(m.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)])), pathKnown };
-  }
-  return { params: {}, pathKnown };
-}
+export type Handler = (ctx: RouteContext) => RouteResult | Promise<RouteResult>;
+const routes = new RouteTable<Handler>();
+const route = (method: string, template: string, handle: Handler) => routes.add(method, template, handle);
+export const matchRoute = (method: string, path: string) => routes.match(method, path);
 
 const ok = (body: unknown, status = 200): RouteResult => ({ status, body });
 const noContent: RouteResult = { status: 204 };

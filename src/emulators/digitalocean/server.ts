@@ -4,14 +4,15 @@
  * bodies with request ids, faults, and a request log; droplets are real machines.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BASE_LAYER, MachinePool } from '../machines/pool.js';
 import { Cloud, DEFAULT_DELAYS, type Delays } from './cloud.js';
-import { Faults, type FaultSettings } from './faults.js';
+import { Faults, type FaultSettings } from '../shared/faults.js';
 import { ApiError, readJsonBody, sendJson } from './http.js';
 import { DEFAULT_RATE_LIMITS, RateLimiter, type RateLimits } from './ratelimit.js';
-import { RequestLog } from './request-log.js';
+import { RequestLog } from '../shared/request-log.js';
+import { answerControl } from '../shared/controls.js';
+import { listen, type Listening } from '../shared/http-server.js';
 import { matchRoute } from './routes.js';
 
 export interface DigitalOceanEmulatorOptions {
@@ -67,7 +68,7 @@ export async function startDigitalOceanEmulator(opts: DigitalOceanEmulatorOption
     const started = Date.now();
     const url = new URL(req.url ?? '/', baseUrl);
     const method = req.method ?? 'GET';
-    if (url.pathname.startsWith('/_emulator/')) return admin(req, res, url);
+    if (url.pathname.startsWith('/_emulator/')) return answerControl(req, res, url, faults, delays, requests);
     const requestId = randomUUID();
     const { route, params, pathKnown } = matchRoute(method, url.pathname);
     const auth = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
@@ -127,63 +128,19 @@ export async function startDigitalOceanEmulator(opts: DigitalOceanEmulatorOption
     });
   };
 
-  /** Test controls, outside the API: faults, delays, the request log. No token, never counted. */
-  const admin = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
-    try {
-      const body = (await readJsonBody(req)) as Record<string, unknown> | undefined;
-      const path = url.pathname.replace(/\/$/, '');
-      if (path === '/_emulator/faults' && req.method === 'POST') {
-        faults.set((body ?? {}) as FaultSettings);
-        return sendJson(res, 200, { fired: faults.fired });
-      }
-      if (path === '/_emulator/faults' && req.method === 'DELETE') {
-        faults.clear();
-        return sendJson(res, 200, { fired: faults.fired });
-      }
-      if (path === '/_emulator/faults' && req.method === 'GET') return sendJson(res, 200, { fired: faults.fired });
-      if (path === '/_emulator/delays' && req.method === 'POST') {
-        Object.assign(delays, body ?? {});
-        return sendJson(res, 200, { delays });
-      }
-      if (path === '/_emulator/delays' && req.method === 'GET') return sendJson(res, 200, { delays });
-      if (path === '/_emulator/requests' && req.method === 'GET') {
-        return sendJson(res, 200, { total: requests.total, counts: requests.counts(), statuses: requests.statuses() });
-      }
-      if (path === '/_emulator/requests' && req.method === 'DELETE') {
-        requests.clear();
-        return sendJson(res, 200, { total: 0 });
-      }
-      sendJson(res, 404, { id: 'not_found', message: `no emulator control at ${req.method} ${path}` });
-    } catch (err) {
-      sendJson(res, 400, { id: 'bad_request', message: err instanceof Error ? err.message : String(err) });
-    }
-  };
-
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err) => {
-      onError(err);
-      if (!res.headersSent) sendJson(res, 500, { id: 'server_error', message: 'Unexpected server-side error' });
-    });
-  });
+  let http: Listening;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-    });
+    http = await listen(handle, { port: opts.port, host: opts.host, onError, fallback: (res) => sendJson(res, 500, { id: 'server_error', message: 'Unexpected server-side error' }) });
   } catch (err) {
     if (ownPool) await pool.close();
     throw err;
   }
-  const address = server.address() as AddressInfo;
-  baseUrl = `http://${address.address}:${address.port}`;
+  baseUrl = http.url;
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await http.close();
       // Droplets and snapshots go with the emulator, also from a pool it shares.
       for (const droplet of cloud!.liveDroplets()) cloud!.deleteDroplet(droplet);
       for (const image of [...cloud!.images.values()]) if (!image.public) await cloud!.deleteImage(image).catch(onError);

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import AjvModule, { type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
-import type { LoggedRequest } from '../../../src/emulators/digitalocean/request-log.js';
+import type { LoggedRequest } from '../../../src/emulators/shared/request-log.js';
 
 const Ajv = AjvModule.default;
 

@@ -6,7 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,33 +14,7 @@ import { makeKeyPair } from '../machines/test-support.js';
 import { OpenApiValidator } from './openapi.js';
 import { startDigitalOceanEmulator } from '../../../src/emulators/digitalocean/server.js';
 import { apiClient, until } from './test-client.js';
-
-function runPacker(args: string[], cwd: string, timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('packer', args, {
-      cwd,
-      env: { ...process.env, CHECKPOINT_DISABLE: '1', PACKER_LOG: '1', PACKER_LOG_PATH: join(cwd, 'packer.log'), HOME: cwd },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // gone
-      }
-      reject(new Error(`packer did not finish within ${timeoutMs} ms:\n${output}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
+import { runPacker } from '../run-packer.js';
 
 test('Packer 1.6.6 (digitalocean builder) builds a snapshot against the emulator; a droplet from it shows the provisioner\'s file', { timeout: 420_000 }, async () => {
   const [emu, validator, key] = await Promise.all([

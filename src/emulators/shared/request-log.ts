@@ -1,6 +1,6 @@
 /**
- * Every API request the emulator answered, for tests and benchmarks: counts by route (the
- * OpenAPI path template, e.g. `GET /v2/droplets/{droplet_id}`) and, for conformance checks,
+ * Every API request an emulator answered, for tests and benchmarks: counts by route (the
+ * API path template, e.g. `GET /v2/droplets/{droplet_id}`) and, for conformance checks,
  * the bodies.
  */
 
