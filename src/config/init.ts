@@ -44,9 +44,25 @@ deployments:
       health-check:
         command: systemctl is-active app.service
         timeout: 120
+      env:              # runtime configuration: /etc/provisional/env on each new server (root, 0600),
+        APP_MODE: staging   # then app/deploy/* run with these variables; a change replaces the servers
+        # API_TOKEN: \${API_TOKEN}   # secrets belong here, from your environment; never in an image's env:
     db:
       servers: 1
       cold-only: true   # never replaced by an ordinary deploy
+  production:
+    app:
+      servers: 2
+      from: staging     # deploy the version staging runs now, not the latest build
+      health-check:
+        command: systemctl is-active app.service
+        timeout: 120
+      env:
+        APP_MODE: production
+    db:
+      servers: 1
+      cold-only: true
+      from: staging
 `,
     ),
     file('base/files/motd', 'This server was built by Provisional. Do not change it by hand: build a new image.\n'),
@@ -67,6 +83,8 @@ Description=Sample application
 After=network.target
 
 [Service]
+# The environment's env: values, written by provisional deploy (absent in the image itself).
+EnvironmentFile=-/etc/provisional/env
 ExecStart=/opt/app/app.sh
 Restart=always
 
@@ -77,9 +95,9 @@ WantedBy=multi-user.target
     script(
       'app/files/app.sh',
       `#!/bin/sh
-# The sample application: writes a heartbeat every few seconds.
+# The sample application: writes a heartbeat, and the mode its environment gave it, every few seconds.
 mkdir -p /var/lib/app
-while true; do date -u +%Y-%m-%dT%H:%M:%SZ > /var/lib/app/heartbeat; sleep 5; done
+while true; do echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) mode=\${APP_MODE:-unset}" > /var/lib/app/heartbeat; sleep 5; done
 `,
     ),
     script(
@@ -90,6 +108,16 @@ install -D -m 0755 app.sh /opt/app/app.sh
 install -m 0644 app.service /etc/systemd/system/app.service
 systemctl enable app.service
 echo "app: built $(date -u +%Y-%m-%dT%H:%M:%SZ)" >> /etc/provisional-release
+`,
+    ),
+    script(
+      'app/deploy/10-restart.sh',
+      `#!/bin/sh
+# Runs as root on each new server after /etc/provisional/env is written and before the health
+# check, with its values in the environment: render config files here, then (re)start services.
+set -eu
+echo "app: configuring for \${APP_MODE:-unset}"
+systemctl restart app.service
 `,
     ),
     script(

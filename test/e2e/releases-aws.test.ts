@@ -1,0 +1,52 @@
+/** Releases (promotion, pins, runtime config, secrets) on AWS, through the EC2 emulator. */
+import { describe, before, after } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EC2Client, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { runCli } from '../helpers/cli.js';
+import { tempProject, type TempProject } from '../helpers/project.js';
+import { startEc2Emulator, type Ec2Emulator } from '../../src/emulators/aws/server.js';
+import { releaseFlow } from './releases-flow.js';
+
+let project: TempProject;
+let stateDir: string;
+let emulator: Ec2Emulator;
+let ec2: EC2Client;
+let env: NodeJS.ProcessEnv;
+
+describe('releases end to end on AWS (EC2 emulator)', { timeout: 20 * 60_000 }, () => {
+  before(async () => {
+    emulator = await startEc2Emulator({ accessKeyId: 'AKIDRELEASES', secretAccessKey: 'releases-secret-access-key', delays: { imagePendingMs: 300 } });
+    project = tempProject('provisional-releases-aws-');
+    stateDir = mkdtempSync(join(tmpdir(), 'provisional-releases-aws-state-'));
+    env = {
+      AWS_ACCESS_KEY_ID: emulator.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: emulator.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CONFIG_FILE: '/nonexistent',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+      EC2_URL: emulator.url,
+      PROVISIONAL_STATE_DIR: stateDir,
+    };
+    ec2 = new EC2Client({ region: 'us-east-1', endpoint: emulator.url, credentials: { accessKeyId: emulator.accessKeyId, secretAccessKey: emulator.secretAccessKey } });
+  });
+  after(async () => {
+    for (const e of ['staging', 'production']) await runCli(['destroy', e, '--yes'], { cwd: project.dir, env: { ...env, CANARY_TOKEN: 'x', DB_PASSWORD: 'x' } }).catch(() => undefined);
+    ec2.destroy();
+    await emulator.close();
+    project.remove();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  releaseFlow({
+    project: () => project,
+    env: () => env,
+    providerYaml: () => '  name: aws\n  region: us-east-1\n  endpoint: ${EC2_URL}\n  ssh-user: root\n  create-timeout: 20',
+    baseImage: '136693071363/debian-12-amd64-*',
+    // Every tag of every instance, terminated ones included: a label is forever in CloudTrail.
+    labelsText: async () => JSON.stringify(((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? []).flatMap((r) => (r.Instances ?? []).map((i) => i.Tags))),
+    localDirs: () => [stateDir],
+    breadth: true,
+  });
+});
