@@ -17,9 +17,10 @@ export async function main(argv: string[]): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
     if (interrupts === 1) {
-      (reporter?.message.bind(reporter) ?? ((t: string) => process.stderr.write(`${t}\n`)))(
-        `\n${sig === 'SIGINT' ? 'interrupted' : `received ${sig}`}: cleaning up what this command created (press Ctrl-C again to force exit)`,
-      );
+      const text = `${sig === 'SIGINT' ? 'interrupted' : `received ${sig}`}: cleaning up what this command created (press Ctrl-C again to force exit)`;
+      // With --json, scripts reading stdout learn it in order with the step events.
+      if (reporter?.mode === 'json') reporter.emit({ type: 'warn', message: text });
+      (reporter?.message.bind(reporter) ?? ((t: string) => process.stderr.write(`${t}\n`)))(`\n${text}`);
       controller.abort();
     } else {
       process.stderr.write('forced exit: some resources may be left behind; run the same command again to see them\n');

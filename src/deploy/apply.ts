@@ -139,6 +139,7 @@ function launchRequest(server: PlannedServer, opts: ApplyOptions): LaunchRequest
 async function waitHealthy(machine: Machine, server: PlannedServer, opts: ApplyOptions, started: number): Promise<void> {
   const config: DeploymentImageConfig = opts.deployment[server.image]!;
   const events = scoped(opts.events, machine.name);
+  events.emit({ type: 'step', step: 'health', message: config['health-check'] ? 'waiting for SSH and the health check' : 'waiting for SSH' });
   const ssh = await waitForSsh(machine.ssh, opts.keys.privateKey, {
     timeoutMs: opts.sshTimeoutMs ?? 300_000,
     signal: opts.signal,
@@ -169,7 +170,7 @@ async function waitHealthy(machine: Machine, server: PlannedServer, opts: ApplyO
   }
   events.emit({
     type: 'step-done',
-    step: 'launch',
+    step: 'health',
     message: config['health-check'] ? 'healthy (SSH and health check)' : 'healthy (SSH answers)',
     durationMs: Math.round(performance.now() - started),
   });

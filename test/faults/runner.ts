@@ -101,35 +101,77 @@ async function prepare<T extends FaultTarget>(ctx: CaseContext<T>, command: stri
   }
 }
 
-/** Resolves once the running command is at `at`; rejects if it ended before. */
-async function reach<T extends FaultTarget>(ctx: CaseContext<T>, run: CliRun, command: string, at: string, before: Baseline, timeoutMs: number): Promise<void> {
+/** Resolves once the running command announced the step `at` (its event or line); rejects if it ended before. */
+async function reach(run: CliRun, command: string, at: string, timeoutMs: number): Promise<void> {
   if (command === 'build' || command === 'build-timed') return run.waitFor(stepPattern(at as BuildStep), timeoutMs);
   switch (at) {
     case 'plan':
       return run.waitFor(/"type":"plan"|deploying (staging|cold):/, timeoutMs);
     case 'launch':
       return run.waitFor(stepPattern('launch'), timeoutMs);
+    case 'health':
+      return run.waitFor(HEALTH_STARTED, timeoutMs);
     case 'destroy-old':
       return run.waitFor(/destroying app\d+\.staging/, timeoutMs);
-    case 'health': {
-      // The new server runs at the provider: the deploy now waits for SSH and its health check.
-      await run.waitFor(stepPattern('launch'), timeoutMs);
-      const known = new Set(before.inventory.machines.map((m) => m.id));
-      const deadline = Date.now() + timeoutMs;
-      let exited = false;
-      void run.done.then(() => (exited = true));
-      for (;;) {
-        const fresh = (await ctx.target.inventory()).machines.filter((m) => !known.has(m.id) && m.running);
-        if (fresh.length) break;
-        if (exited) throw new Error('the deploy ended before a new server ran');
-        if (Date.now() > deadline) throw new Error('no new server ran in time');
-        await delay(200);
-      }
-      await delay(ctx.target.slow ? 3000 : 1200);
-      return;
-    }
   }
   throw new Error(`unknown point ${at}`);
+}
+
+const HEALTH_STARTED = /"type":"step","step":"health"|\] waiting for SSH(?: and the health check)?…/;
+const HEALTH_DONE = /healthy \(SSH/;
+const INTERRUPTED = /interrupted: cleaning up/;
+
+/**
+ * What the command printed before the signal landed: with SIGINT, everything before its
+ * "interrupted" notice (in the stream that carries the steps: stdout with --json, else stderr);
+ * with SIGKILL, everything (pipes are written synchronously, so nothing printed is lost).
+ */
+function printedBeforeLanding(r: CliResult, signal: SignalCase['signal'], json: boolean): string {
+  const stream = json ? r.stdout : r.stderr;
+  if (signal === 'SIGKILL') return stream;
+  const at = stream.search(INTERRUPTED);
+  if (at < 0) throw new Error(`SIGINT never landed: no "interrupted" notice (exit ${r.code})\n${r.stderr}`);
+  return stream.slice(0, at);
+}
+
+/** Where the last match of `pattern` in `text` begins, or -1. */
+function lastMatch(text: string, pattern: RegExp): number {
+  let at = -1;
+  for (const m of text.matchAll(new RegExp(pattern.source, 'g'))) at = m.index!;
+  return at;
+}
+
+/**
+ * Why the signal did not land at `at`, or undefined when it did. The case saw the step begin
+ * before it sent the signal; what the command printed before the signal landed must not show a
+ * later step begun (nor, with --json, this step's end). A deploy's plan is followed within
+ * milliseconds by the launch (local files only, nothing at the provider yet), so a signal at the
+ * plan may land at either, not later.
+ */
+function missedStep(c: SignalCase, before: string, json: boolean): string | undefined {
+  const began = (pattern: RegExp) => new RegExp(pattern.source).test(before);
+  if (c.command === 'build') {
+    const later = BUILD_STEPS.slice(BUILD_STEPS.indexOf(c.at as BuildStep) + 1).find((s) => began(stepPattern(s)));
+    if (later) return `the ${later} step had begun`;
+    const start = lastMatch(before, stepPattern(c.at as BuildStep));
+    if (json && start >= 0 && before.slice(start).includes(`"type":"step-done","step":"${c.at}"`)) return `the ${c.at} step had ended`;
+    return undefined;
+  }
+  const destroying = /destroying app\d+\.staging/;
+  switch (c.at) {
+    case 'plan':
+    case 'launch':
+      return began(HEALTH_STARTED) ? 'the health checks had begun' : undefined;
+    case 'health': {
+      const started = before.match(new RegExp(HEALTH_STARTED.source, 'g'))?.length ?? 0;
+      const done = before.match(new RegExp(HEALTH_DONE.source, 'g'))?.length ?? 0;
+      if (done >= started || began(destroying)) return 'every new server was already healthy';
+      return undefined;
+    }
+    case 'destroy-old':
+      return undefined; // the last point: that the command had not ended is checked by its exit
+  }
+  return `unknown point ${c.at}`;
 }
 
 function withTimeout<V>(promise: Promise<V>, ms: number, what: string): Promise<V> {
@@ -137,6 +179,12 @@ function withTimeout<V>(promise: Promise<V>, ms: number, what: string): Promise<
   return Promise.race([promise, delay(ms, undefined, { ref: false }).then(() => Promise.reject(new Error(`${what} took longer than ${ms / 1000} s`)))]);
 }
 
+/**
+ * A signal case passes only if its signal landed while the command was at the step it names:
+ * the case waits for that step's event, sends the signal, and then fails if the command ended
+ * before the signal landed (it finished, or exited otherwise) or if its output shows the signal
+ * landed at another step.
+ */
 async function runSignalCase<T extends FaultTarget>(ctx: CaseContext<T>, c: SignalCase, mode: string[], result: CaseResult): Promise<void> {
   const { target } = ctx;
   await prepare(ctx, c.command);
@@ -145,7 +193,7 @@ async function runSignalCase<T extends FaultTarget>(ctx: CaseContext<T>, c: Sign
   const run = ctx.start([...mode, ...commandArgs(c.command)], env);
   const limit = target.slow ? 240_000 : 90_000;
   try {
-    await reach(ctx, run, c.command, c.at, before, limit);
+    await reach(run, c.command, c.at, limit);
   } catch (err) {
     run.child.kill('SIGKILL');
     throw err;
@@ -153,20 +201,22 @@ async function runSignalCase<T extends FaultTarget>(ctx: CaseContext<T>, c: Sign
   run.child.kill(c.signal);
   result.injected = 1;
   const r = await withTimeout(run.done, limit, `provisional ${commandArgs(c.command).join(' ')} after ${c.signal}`);
-  // A step that is the last one (removing the builder, destroying the old server) may end before the signal lands.
-  const finished = r.code === 0;
-  if (finished) result.note = 'the command finished before the signal landed';
+  const json = mode.includes('--json');
+  // After these points the work is saved: the command may finish it (exit 0) once interrupted.
+  const committed = c.at === 'destroy-old' || (c.command === 'build' && (c.at === 'destroy' || c.at === 'distribute'));
+  if (c.signal === 'SIGKILL') assert.equal(r.code, null, `the command ended (exit ${r.code}) before SIGKILL landed\n${r.stderr}`);
+  // SIGINT: the notice of the CLI's handler proves it landed while the command ran (throws if absent).
+  const missed = missedStep(c, printedBeforeLanding(r, c.signal, json), json);
+  assert.equal(missed, undefined, `${c.signal} did not land at ${c.at}: ${missed}\n${json ? r.stdout : r.stderr}`);
+  if (c.signal === 'SIGINT') assert.ok(r.code === 130 || (committed && r.code === 0), `exit ${r.code} after SIGINT (expected 130)\n${r.stderr}`);
   if (c.signal === 'SIGINT') {
-    assert.ok(r.code === 130 || finished, `exit ${r.code} after SIGINT (expected 130)\n${r.stderr}`);
     assert.ok(!stackTraceIn(r.stderr, mode), `a stack trace after SIGINT:\n${r.stderr}`);
     // Ctrl-C cleans up by itself: nothing for the reaper.
     const dry = await ctx.ok(['cleanup', '--dry-run']);
     assert.match(dry.stdout, /nothing to clean up/, `SIGINT left something for cleanup:\n${dry.stdout}`);
   } else {
-    assert.equal(r.code, null, 'SIGKILL must kill');
     await ctx.ok(['cleanup', '--yes']);
   }
-  const committed = finished || c.at === 'destroy-old' || (c.command === 'build' && (c.at === 'destroy' || c.at === 'distribute'));
   await checkAfter(ctx, before, result, { command: c.command, committed, killed: c.signal === 'SIGKILL' });
 }
 
@@ -180,7 +230,7 @@ async function runFaultCase<T extends FaultTarget>(ctx: CaseContext<T>, c: Fault
     c.inject?.(target);
     const run = ctx.start([...mode, ...commandArgs(c.command)], c.env);
     if (c.during) {
-      await reach(ctx, run, c.command, c.during.at, before, target.slow ? 240_000 : 90_000);
+      await reach(run, c.command, c.during.at, target.slow ? 240_000 : 90_000);
       await c.during.act(target);
     }
     r = await withTimeout(run.done, target.slow ? 600_000 : 240_000, `provisional ${commandArgs(c.command).join(' ')}`);
