@@ -42,16 +42,22 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
   const taken = new Set(versions.map((v) => v.version));
   const outcomes = new Map<string, Promise<BuildOutcome>>();
   const limit = semaphore(Math.max(1, opts.parallel));
+  // Outcomes in the order their per-image lines were printed, so that the summary reads the same way.
+  const finished: BuildOutcome[] = [];
+  const settle = (outcome: BuildOutcome): BuildOutcome => {
+    finished.push(outcome);
+    return outcome;
+  };
 
   const runOne = async (image: string): Promise<BuildOutcome> => {
     const parentImage = config.graph.parentOf(image);
     // A parent in this run must finish first; its new version is what this image builds on.
     const parentOutcome = parentImage ? await outcomes.get(parentImage) : undefined;
     if (parentOutcome && (parentOutcome.status === 'failed' || parentOutcome.status === 'not-run')) {
-      return { image, status: 'not-run', reason: `its parent ${parentImage} did not build` };
+      return settle({ image, status: 'not-run', reason: `its parent ${parentImage} did not build` });
     }
     return limit(async () => {
-      if (opts.signal.aborted) return { image, status: 'not-run', reason: 'interrupted' };
+      if (opts.signal.aborted) return settle({ image, status: 'not-run', reason: 'interrupted' });
       const started = performance.now();
       const runId = newRunId();
       const log = await opts.openLog?.(image, runId);
@@ -85,7 +91,7 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
         const latest = available(image)[0];
         if (!opts.force && latest?.inputHash === hash) {
           events.emit({ type: 'info', message: `${image} is up to date: ${latest.version} was built from the same inputs (use --force to rebuild)` });
-          return { image, status: 'skipped', version: latest, reason: 'inputs unchanged' };
+          return settle({ image, status: 'skipped', version: latest, reason: 'inputs unchanged' });
         }
         if (!opts.force) {
           events.emit({ type: 'info', message: latest ? `${image}: inputs changed since ${latest.version}` : `${image}: no version yet` });
@@ -114,9 +120,9 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
         versions.push(version);
         const durationMs = Math.round(performance.now() - started);
         events.emit({ type: 'result', message: `built ${version.version} in ${(durationMs / 1000).toFixed(1)} s`, data: version });
-        return { image, status: 'built', version, durationMs };
+        return settle({ image, status: 'built', version, durationMs });
       } catch (err) {
-        return { image, status: 'failed', error: err as Error, log: log?.path };
+        return settle({ image, status: 'failed', error: err as Error, log: log?.path });
       } finally {
         await lock?.release();
         if (log) {
@@ -128,5 +134,6 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
   };
 
   for (const image of targets) outcomes.set(image, runOne(image));
-  return Promise.all(targets.map((t) => outcomes.get(t)!));
+  await Promise.all(targets.map((t) => outcomes.get(t)!));
+  return finished;
 }

@@ -132,15 +132,19 @@ describe('CLI end to end on the local provider (QEMU)', { timeout: 40 * 60_000 }
     assert.match(r.stdout, /db: built db-\d{14}/);
     const again = await cli('image', 'update', '--json');
     assert.equal(again.code, 0, again.stderr);
-    const summary = again.stdout
+    const events = again.stdout
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l))
-      .find((e) => e.type === 'summary');
+      .map((l) => JSON.parse(l));
+    const summary = events.find((e) => e.type === 'summary');
     assert.deepEqual(
-      summary.images.map((i: { image: string; status: string }) => `${i.image}:${i.status}`),
-      ['base:skipped', 'app:skipped', 'db:skipped'],
+      summary.images.map((i: { image: string; status: string }) => `${i.image}:${i.status}`).sort(),
+      ['app:skipped', 'base:skipped', 'db:skipped'],
     );
+    // The summary lists the images in the order their own lines came.
+    const upToDate = events.filter((e) => e.type === 'info' && / is up to date: /.test(e.message)).map((e) => e.scope);
+    assert.deepEqual(summary.images.map((i: { image: string }) => i.image), upToDate);
+    assert.equal(upToDate[0], 'base', 'a parent comes before its children');
   });
 
   it("after app's script changes, update rebuilds app only", async () => {

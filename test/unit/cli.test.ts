@@ -54,6 +54,11 @@ describe('CLI', () => {
     project = tempProject();
     const first = await runCli(['init'], { cwd: project.dir });
     assert.equal(first.code, 0, first.stderr);
+    // The files it wrote, listed in path order, and every one of them there.
+    const listed = first.stdout.split('\n').filter((l) => l.startsWith('  config/')).map((l) => l.trim());
+    assert.ok(listed.length >= 6, first.stdout);
+    assert.deepEqual(listed, [...listed].sort());
+    for (const path of listed) assert.ok(statSync(`${project.dir}/${path}`).isFile(), path);
     const script = `${project.dir}/config/provisional/base/scripts/10-system.sh`;
     assert.ok(statSync(script).mode & 0o100);
     const config = readFileSync(`${project.dir}/config/provisional/config.yml`, 'utf8');
