@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(qemu-system-x86 qemu-utils mmdebstrap debootstrap e2fsprogs openssh-client ca-certificates)
+# mmdebstrap builds the debian-12 base (and the emulators' rootfs); debootstrap is not used.
+packages=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client ca-certificates)
 if [ "${1:-}" = "--test" ]; then packages+=(systemd-container packer awscli util-linux iproute2); fi
 missing=()
 for p in "${packages[@]}"; do
