@@ -24,7 +24,7 @@ export function versionsLost(before: Map<string, string>, after: Map<string, str
 
 /** A Node stack trace (allowed only under --debug). */
 export function stackTraceIn(text: string, mode: string[]): boolean {
-  return !mode.includes('--debug') && /^\s+at .+:\d+:\d+\)?$/m.test(text);
+  return !mode.includes('--debug') && /^(\d\d:\d\d:\d\d )?\s+at .+:\d+:\d+\)?$/m.test(text); // lines may carry a timestamp
 }
 
 async function files(dir: string): Promise<string[]> {

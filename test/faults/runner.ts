@@ -248,7 +248,7 @@ async function runFaultCase<T extends FaultTarget>(ctx: CaseContext<T>, c: Fault
     assert.ok(r.code === 1 || r.code === 2, `exit ${r.code}, expected 1 or 2:\n${output}`);
     if (c.message) assert.match(output, c.message);
     assert.ok(!stackTraceIn(output, mode), `a stack trace:\n${output}`);
-    assert.doesNotMatch(output, /^internal error:|this is a bug in provisional/m); // the CLI's own marker of a bug, not EC2's "An internal error"
+    assert.doesNotMatch(output, /^(\d\d:\d\d:\d\d )?internal error:|this is a bug in provisional/m); // the CLI's own marker of a bug, not EC2's "An internal error"
   }
   const dry = await ctx.ok(['cleanup', '--dry-run']);
   assert.match(dry.stdout, /nothing to clean up/, `the failed command left something for cleanup:\n${dry.stdout}`);
