@@ -41,6 +41,8 @@ export interface Ec2Delays {
   copyImageMs: number;
   /** How long terminated instances stay visible. */
   terminatedRetentionMs: number;
+  /** running -> status checks `ok` (DescribeInstanceStatus says `initializing` until then). */
+  statusChecksMs: number;
 }
 
 export const DEFAULT_DELAYS: Ec2Delays = {
@@ -50,6 +52,7 @@ export const DEFAULT_DELAYS: Ec2Delays = {
   imagePendingMs: 2000,
   copyImageMs: 2000,
   terminatedRetentionMs: 10 * 60_000,
+  statusChecksMs: 2000,
 };
 
 /**
@@ -193,6 +196,7 @@ function createRegion(name: string, baseLayer: string): RegionState {
     instances: new Map(),
     images: new Map(),
     snapshots: new Map(),
+    volumes: new Map(),
     keyPairs: new Map(),
     groups: new Map(),
     vpcs: new Map(),
@@ -239,6 +243,7 @@ function createRegion(name: string, baseLayer: string): RegionState {
       creationDate: snapshot.startTime,
       architecture: arch === 'arm64' ? 'arm64' : 'x86_64',
       snapshotIds: [snapshot.id],
+      launchUserIds: [],
       tags: new Map(),
     };
     region.snapshots.set(snapshot.id, snapshot);

@@ -15,7 +15,7 @@ export class Ec2Error extends Error {
   }
 }
 
-export function notFound(kind: 'instance' | 'image' | 'snapshot' | 'keyPair' | 'group' | 'vpc' | 'subnet', ids: string[]): Ec2Error {
+export function notFound(kind: 'instance' | 'image' | 'snapshot' | 'keyPair' | 'group' | 'vpc' | 'subnet' | 'volume', ids: string[]): Ec2Error {
   const list = ids.join(', ');
   switch (kind) {
     case 'instance':
@@ -32,6 +32,8 @@ export function notFound(kind: 'instance' | 'image' | 'snapshot' | 'keyPair' | '
       return new Ec2Error('InvalidVpcID.NotFound', `The vpc ID '${list}' does not exist`);
     case 'subnet':
       return new Ec2Error('InvalidSubnetID.NotFound', `The subnet ID '${list}' does not exist`);
+    case 'volume':
+      return new Ec2Error('InvalidVolume.NotFound', `The volume${ids.length > 1 ? 's' : ''} '${list}' ${ids.length > 1 ? 'do' : 'does'} not exist.`);
   }
 }
 

@@ -24,8 +24,8 @@ import {
   type Tags,
 } from './resources.js';
 import type { XmlObject } from './xml.js';
+import { ROOT_DEVICE } from './volumes.js';
 
-const ROOT_DEVICE = '/dev/xvda';
 const FAILED = { code: 'Server.InternalError', message: 'Server.InternalError: Internal error' };
 
 export function imageXml(region: RegionState, image: Image): XmlObject {
@@ -173,9 +173,10 @@ const createImage: Handler = (cloud, region, params) => {
     public: false,
     state: 'pending',
     creationDate: new Date(),
-    architecture: 'x86_64',
+    architecture: instance.architecture,
     snapshotIds: [snapshot.id],
     sourceInstanceId: instanceId,
+    launchUserIds: [],
     tags: imageTags,
   };
   region.images.set(image.id, image);
@@ -227,14 +228,16 @@ const describeImages: Handler = (_cloud, region, params) => {
   }
   if (owners.length) images = images.filter((i) => ownerMatches(i, owners));
   if (executableBy.length) {
-    images = images.filter((i) => executableBy.some((who) => (who === 'all' ? i.public : i.public || i.ownerId === ACCOUNT_ID)));
+    const launchable = (i: Image, who: string) =>
+      who === 'all' ? i.public : i.public || i.launchUserIds.includes(who === 'self' ? ACCOUNT_ID : who) || (who === 'self' && i.ownerId === ACCOUNT_ID);
+    images = images.filter((i) => executableBy.some((who) => launchable(i, who)));
   }
   images = applyFilters(images, params, IMAGE_FILTERS);
   const { page, nextToken } = paginate(images, params, 'DescribeImages', { min: 1, max: 1000 });
   return { imagesSet: page.map((i) => imageXml(region, i)), nextToken };
 };
 
-function ownImage(region: RegionState, params: Params): Image {
+export function ownImage(region: RegionState, params: Params): Image {
   const imageId = params.required('ImageId');
   checkIdFormat(imageId, 'ami', 'InvalidAMIID.Malformed');
   const image = region.images.get(imageId);
@@ -309,6 +312,7 @@ const copyImage: Handler = (cloud, region, params) => {
     snapshotIds: [snapshot.id],
     sourceImageId,
     sourceRegion: sourceRegionName,
+    launchUserIds: [],
     tags: imageTags,
   };
   region.images.set(imageId, image);

@@ -21,6 +21,8 @@ import {
   type RegionState,
 } from './resources.js';
 import type { XmlObject } from './xml.js';
+import { checkArchitecture, instanceType as lookupInstanceType } from './instance-types.js';
+import { createRootVolume, deleteRootVolume, ROOT_DEVICE } from './volumes.js';
 
 /** Running (and pending...) instances allowed per region, like EC2's vCPU quota. */
 export const INSTANCE_LIMIT = 500;
@@ -29,7 +31,7 @@ function dnsLabel(address: string): string {
   return address.replace(/\./g, '-');
 }
 
-function stateXml(state: InstanceStateName): XmlObject {
+export function stateXml(state: InstanceStateName): XmlObject {
   return { code: STATE_CODES[state], name: state };
 }
 
@@ -39,6 +41,12 @@ function showsPrivateAddress(i: Instance): boolean {
 
 function showsPublicAddress(i: Instance): boolean {
   return !!i.address && i.addressed && (i.state === 'running' || i.state === 'stopping');
+}
+
+/** The root volume while the instance has one (DescribeInstances, DescribeInstanceAttribute). */
+export function blockDevicesXml(i: Instance): XmlObject[] {
+  if (i.state === 'terminated') return [];
+  return [{ deviceName: ROOT_DEVICE, ebs: { volumeId: i.volumeId, status: 'attached', attachTime: i.launchTime, deleteOnTermination: true } }];
 }
 
 export function instanceXml(region: RegionState, i: Instance): XmlObject {
@@ -65,13 +73,10 @@ export function instanceXml(region: RegionState, i: Instance): XmlObject {
     sourceDestCheck: true,
     groupSet: i.groupIds.map((id) => ({ groupId: id, groupName: region.groups.get(id)?.name ?? id })),
     stateReason: i.stateReason,
-    architecture: 'x86_64',
+    architecture: i.architecture,
     rootDeviceType: 'ebs',
-    rootDeviceName: '/dev/xvda',
-    blockDeviceMapping:
-      i.state === 'terminated'
-        ? []
-        : [{ deviceName: '/dev/xvda', ebs: { volumeId: i.volumeId, status: 'attached', attachTime: i.launchTime, deleteOnTermination: true } }],
+    rootDeviceName: ROOT_DEVICE,
+    blockDeviceMapping: blockDevicesXml(i),
     virtualizationType: 'hvm',
     clientToken: i.clientToken ?? '',
     tagSet: tagsXml(i.tags),
@@ -115,12 +120,14 @@ const INSTANCE_FILTERS: FilterFields<Instance> = {
   'group-id': (i) => i.groupIds,
   'client-token': (i) => i.clientToken,
   'launch-index': (i) => String(i.launchIndex),
-  architecture: () => 'x86_64',
+  architecture: (i) => i.architecture,
+  'block-device-mapping.volume-id': (i) => (i.state === 'terminated' ? undefined : i.volumeId),
+  'block-device-mapping.device-name': (i) => (i.state === 'terminated' ? undefined : ROOT_DEVICE),
   'root-device-type': () => 'ebs',
 };
 
 /** Lists instances, dropping terminated ones older than the retention delay. */
-function visibleInstances(cloud: Ec2Cloud, region: RegionState): Instance[] {
+export function visibleInstances(cloud: Ec2Cloud, region: RegionState): Instance[] {
   const now = Date.now();
   for (const [id, i] of region.instances) {
     if (i.terminatedAt !== undefined && now - i.terminatedAt > cloud.delays.terminatedRetentionMs) region.instances.delete(id);
@@ -128,7 +135,7 @@ function visibleInstances(cloud: Ec2Cloud, region: RegionState): Instance[] {
   return [...region.instances.values()];
 }
 
-function findInstances(cloud: Ec2Cloud, region: RegionState, params: Params): Instance[] {
+export function findInstances(cloud: Ec2Cloud, region: RegionState, params: Params): Instance[] {
   const ids = params.strings('InstanceId');
   if (ids.length === 0) throw new Ec2Error('MissingParameter', 'The request must contain the parameter InstanceId');
   for (const id of ids) checkIdFormat(id, 'i', 'InvalidInstanceID.Malformed');
@@ -165,8 +172,13 @@ function launch(cloud: Ec2Cloud, region: RegionState, instance: Instance, layer:
       throw err;
     }
     await cloud.sleep(cloud.delays.instancePendingMs);
-    if (instance.state === 'pending') instance.state = 'running';
+    if (instance.state === 'pending') becomeRunning(instance);
   });
+}
+
+function becomeRunning(instance: Instance): void {
+  instance.state = 'running';
+  instance.runningSince = Date.now();
 }
 
 function stop(cloud: Ec2Cloud, instance: Instance, reason: { code: string; message: string }, alreadyDown = false): void {
@@ -180,7 +192,7 @@ function stop(cloud: Ec2Cloud, instance: Instance, reason: { code: string; messa
   });
 }
 
-function terminate(cloud: Ec2Cloud, instance: Instance, reason: { code: string; message: string }): void {
+function terminate(cloud: Ec2Cloud, region: RegionState, instance: Instance, reason: { code: string; message: string }): void {
   instance.state = 'shutting-down';
   instance.stateReason = reason;
   instance.transitionReason = `${reason.message.replace(/^[^:]*: /, '')} (${new Date().toISOString().replace(/\.\d+Z$/, ' GMT').replace('T', ' ')})`;
@@ -190,6 +202,7 @@ function terminate(cloud: Ec2Cloud, instance: Instance, reason: { code: string; 
     await cloud.sleep(cloud.delays.instanceShuttingDownMs);
     instance.state = 'terminated';
     instance.terminatedAt = Date.now();
+    deleteRootVolume(region, instance);
   });
 }
 
@@ -197,8 +210,8 @@ const USER_STOP = { code: 'Client.UserInitiatedShutdown', message: 'Client.UserI
 const GUEST_STOP = { code: 'Client.InstanceInitiatedShutdown', message: 'Client.InstanceInitiatedShutdown: Instance initiated shutdown' };
 
 export function installShutdownHandler(cloud: Ec2Cloud): void {
-  cloud.onInstanceShutdown = (_region, instance, how) => {
-    if (how === 'terminate') terminate(cloud, instance, GUEST_STOP);
+  cloud.onInstanceShutdown = (region, instance, how) => {
+    if (how === 'terminate') terminate(cloud, region, instance, GUEST_STOP);
     else stop(cloud, instance, GUEST_STOP, true);
   };
 }
@@ -226,7 +239,7 @@ const runInstances: Handler = (cloud, region, params) => {
   }
 
   const instanceType = params.str('InstanceType') ?? 'm1.small';
-  if (!/^[a-z0-9-]+\.[a-z0-9-]+$/.test(instanceType)) throw new Ec2Error('InvalidParameterValue', `Invalid value '${instanceType}' for InstanceType.`);
+  checkArchitecture(lookupInstanceType(instanceType), image.architecture);
   const keyName = params.str('KeyName');
   const keyPair = keyName === undefined ? undefined : [...region.keyPairs.values()].find((k) => k.name === keyName);
   if (keyName !== undefined && !keyPair) throw notFound('keyPair', [keyName]);
@@ -254,6 +267,8 @@ const runInstances: Handler = (cloud, region, params) => {
     throw new Ec2Error('InvalidParameterValue', `Invalid value '${shutdownBehavior}' for InstanceInitiatedShutdownBehavior`);
   }
   const tags = tagSpecifications(params, 'instance', ['instance', 'volume', 'network-interface']);
+  const volumeTags = tagSpecifications(params, 'volume', ['instance', 'volume', 'network-interface']);
+  const userData = params.str('UserData');
 
   const live = [...region.instances.values()].filter((i) => i.state !== 'terminated' && i.state !== 'shutting-down').length;
   const room = INSTANCE_LIMIT - live;
@@ -284,18 +299,22 @@ const runInstances: Handler = (cloud, region, params) => {
       vpcId: subnet.vpcId,
       availabilityZone: subnet.availabilityZone,
       groupIds: [...groupIds],
-      volumeId: newId('vol'),
+      volumeId: '',
+      architecture: image.architecture,
+      userData,
       clientToken,
       shutdownBehavior,
       addressed,
       tags: new Map(tags),
       queue: Promise.resolve(),
     };
+    instance.volumeId = createRootVolume(region, instance, image.snapshotIds[0], new Map(volumeTags)).id;
     region.instances.set(instance.id, instance);
     instances.push(instance);
     launch(cloud, region, instance, layer, keyPair ? [keyPair.publicKey] : []);
   }
   if (clientToken) region.clientTokens.set(clientToken, reservationId);
+  image.lastLaunchedTime = launchTime;
   return reservationsXml(region, instances)[0];
 };
 
@@ -338,7 +357,7 @@ const startInstances: Handler = (cloud, region, params) => {
     cloud.enqueue(instance, async () => {
       if (instance.machine) await cloud.backend.start(instance.machine);
       await cloud.sleep(cloud.delays.instancePendingMs);
-      if (instance.state === 'pending') instance.state = 'running';
+      if (instance.state === 'pending') becomeRunning(instance);
     });
   }
   return { instancesSet: changesXml(changes) };
@@ -348,7 +367,7 @@ const terminateInstances: Handler = (cloud, region, params) => {
   const instances = findInstances(cloud, region, params);
   const changes = instances.map((instance) => ({ instance, previous: instance.state }));
   for (const { instance } of changes) {
-    if (instance.state !== 'terminated' && instance.state !== 'shutting-down') terminate(cloud, instance, USER_STOP);
+    if (instance.state !== 'terminated' && instance.state !== 'shutting-down') terminate(cloud, region, instance, USER_STOP);
   }
   return { instancesSet: changesXml(changes) };
 };

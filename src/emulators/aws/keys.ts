@@ -1,10 +1,14 @@
 /**
- * Key pairs: ImportKeyPair, DescribeKeyPairs, DeleteKeyPair. An instance launched with KeyName
- * gets the pair's public key as root's authorized key.
+ * Key pairs: CreateKeyPair, ImportKeyPair, DescribeKeyPairs, DeleteKeyPair. An instance launched
+ * with KeyName gets the pair's public key as root's authorized key, so the private key that
+ * CreateKeyPair answers logs in.
  *
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateKeyPair.html
  * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ImportKeyPair.html
  */
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPair as generateNodeKeyPair } from 'node:crypto';
+import { promisify } from 'node:util';
+import { generateKeyPair as generateEd25519KeyPair } from '../../ssh/client.js';
 import type { Handler } from './cloud.js';
 import { Ec2Error, notFound } from './errors.js';
 import { applyFilters, newId, tagsXml, tagSpecifications, type FilterFields, type KeyPair, type RegionState } from './resources.js';
@@ -74,9 +78,67 @@ function byName(region: RegionState, name: string): KeyPair | undefined {
   return [...region.keyPairs.values()].find((k) => k.name === name);
 }
 
+function checkKeyName(name: string): void {
+  if (name.length > 255 || !/^[\x20-\x7e]+$/.test(name)) throw new Ec2Error('InvalidParameterValue', `Invalid key pair name '${name}'`);
+}
+
+function sshBlobString(data: Buffer | string): Buffer {
+  const bytes = Buffer.from(data);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(bytes.length);
+  return Buffer.concat([length, bytes]);
+}
+
+/** An SSH mpint: big-endian, with a zero byte in front when the high bit is set. */
+function sshMpint(base64url: string): Buffer {
+  let bytes = Buffer.from(base64url, 'base64url');
+  while (bytes.length > 1 && bytes[0] === 0 && bytes[1] < 0x80) bytes = bytes.subarray(1);
+  return sshBlobString(bytes[0] >= 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+}
+
+const generateRsa = promisify(generateNodeKeyPair);
+
+/**
+ * A new key as EC2 makes one: RSA 2048 with the private key in PEM (PKCS#1), fingerprinted by the
+ * SHA-1 of the DER private key (PKCS#8); ED25519 in OpenSSH format, fingerprinted by the SHA-256
+ * of the public key.
+ */
+async function newKey(type: 'rsa' | 'ed25519', name: string): Promise<{ publicKey: string; privateKey: string; fingerprint: string }> {
+  if (type === 'ed25519') {
+    const pair = generateEd25519KeyPair(name);
+    return { publicKey: pair.publicKey, privateKey: pair.privateKey, fingerprint: parsePublicKey(pair.publicKey).fingerprint };
+  }
+  const { publicKey, privateKey } = await generateRsa('rsa', { modulusLength: 2048 });
+  const jwk = publicKey.export({ format: 'jwk' });
+  const blob = Buffer.concat([sshBlobString('ssh-rsa'), sshMpint(jwk.e!), sshMpint(jwk.n!)]);
+  const sha1 = createHash('sha1').update(privateKey.export({ type: 'pkcs8', format: 'der' })).digest('hex');
+  return {
+    publicKey: `ssh-rsa ${blob.toString('base64')} ${name}`,
+    privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString().trimEnd(),
+    fingerprint: sha1.match(/../g)!.join(':'),
+  };
+}
+
+const createKeyPair: Handler = async (_cloud, region, params) => {
+  const name = params.required('KeyName');
+  checkKeyName(name);
+  const type = params.str('KeyType') ?? 'rsa';
+  if (type !== 'rsa' && type !== 'ed25519') throw new Ec2Error('InvalidParameterValue', `Invalid value '${type}' for KeyType`);
+  const format = params.str('KeyFormat') ?? 'pem';
+  if (format !== 'pem') throw new Ec2Error('InvalidParameterValue', `Invalid value '${format}' for KeyFormat: the emulator makes pem keys only`);
+  const tags = tagSpecifications(params, 'key-pair', ['key-pair']);
+  if (byName(region, name)) throw new Ec2Error('InvalidKeyPair.Duplicate', `The keypair '${name}' already exists.`);
+  const generated = await newKey(type, name);
+  // Another request may have taken the name while the key was being made.
+  if (byName(region, name)) throw new Ec2Error('InvalidKeyPair.Duplicate', `The keypair '${name}' already exists.`);
+  const key: KeyPair = { id: newId('key'), name, type, fingerprint: generated.fingerprint, publicKey: generated.publicKey, createTime: new Date(), tags };
+  region.keyPairs.set(key.id, key);
+  return { keyPairId: key.id, tagSet: tagsXml(key.tags), keyName: key.name, keyFingerprint: key.fingerprint, keyMaterial: generated.privateKey };
+};
+
 const importKeyPair: Handler = (_cloud, region, params) => {
   const name = params.required('KeyName');
-  if (name.length > 255 || !/^[\x20-\x7e]+$/.test(name)) throw new Ec2Error('InvalidParameterValue', `Invalid key pair name '${name}'`);
+  checkKeyName(name);
   const material = Buffer.from(params.required('PublicKeyMaterial'), 'base64').toString('utf8');
   const parsed = parsePublicKey(material);
   if (byName(region, name)) throw new Ec2Error('InvalidKeyPair.Duplicate', `The keypair '${name}' already exists.`);
@@ -124,6 +186,7 @@ const deleteKeyPair: Handler = (_cloud, region, params) => {
 };
 
 export const keyPairOperations: Record<string, Handler> = {
+  CreateKeyPair: createKeyPair,
   ImportKeyPair: importKeyPair,
   DescribeKeyPairs: describeKeyPairs,
   DeleteKeyPair: deleteKeyPair,

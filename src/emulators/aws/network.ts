@@ -84,7 +84,8 @@ const createSecurityGroup: Handler = (_cloud, region, params) => {
   const name = params.required('GroupName');
   const description = params.required('GroupDescription');
   if (name.length > 255 || name.toLowerCase().startsWith('sg-')) throw new Ec2Error('InvalidParameterValue', `Invalid group name '${name}'`);
-  const vpcId = params.str('VpcId') ?? defaultVpc(region).id;
+  // An empty VpcId (Packer sends one when no vpc_id is set) means the default VPC, as in EC2.
+  const vpcId = params.str('VpcId') || defaultVpc(region).id;
   if (!region.vpcs.has(vpcId)) throw notFound('vpc', [vpcId]);
   if ([...region.groups.values()].some((g) => g.name === name && g.vpcId === vpcId)) {
     throw new Ec2Error('InvalidGroup.Duplicate', `The security group '${name}' already exists for VPC '${vpcId}'`);

@@ -61,13 +61,15 @@ export class Params {
     return Number.parseInt(text, 10);
   }
 
+  /** EC2 reads booleans case-insensitively: libcloud sends `NoReboot=True`. */
   bool(name: string): boolean | undefined {
     const text = this.str(name);
     if (text === undefined) return undefined;
-    if (text !== 'true' && text !== 'false') {
+    const lower = text.toLowerCase();
+    if (lower !== 'true' && lower !== 'false') {
       throw new Ec2Error('InvalidParameterValue', `Invalid value '${text}' for ${this.label(name)}; expected true or false`);
     }
-    return text === 'true';
+    return lower === 'true';
   }
 
   /** The structure `name.*` (or undefined when no member of it was sent). */

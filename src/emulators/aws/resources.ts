@@ -36,7 +36,13 @@ export interface Instance {
   vpcId: string;
   availabilityZone: string;
   groupIds: string[];
+  /** The root EBS volume (see volumes.ts). */
   volumeId: string;
+  architecture: 'x86_64' | 'arm64';
+  /** RunInstances' UserData (base64), for DescribeInstanceAttribute. */
+  userData?: string;
+  /** When the instance last reached `running` (status checks pass a while after). */
+  runningSince?: number;
   clientToken?: string;
   shutdownBehavior: 'stop' | 'terminate';
   /** The machine's address once it is up (kept while stopped, as a private address is). */
@@ -66,6 +72,11 @@ export interface Image {
   sourceImageId?: string;
   sourceRegion?: string;
   sourceInstanceId?: string;
+  /** Accounts this AMI is shared with (ModifyImageAttribute launchPermission). */
+  launchUserIds: string[];
+  lastLaunchedTime?: Date;
+  /** `v2.0` once set by ModifyImageAttribute (it cannot be unset). */
+  imdsSupport?: string;
   tags: Tags;
 }
 
@@ -80,6 +91,18 @@ export interface Snapshot {
   /** The backend layer holding the captured file system (once captured). */
   layer?: string;
   deleted: boolean;
+  tags: Tags;
+}
+
+/** An instance's root EBS volume: created by RunInstances, deleted on termination. */
+export interface Volume {
+  id: string;
+  size: number;
+  snapshotId: string;
+  availabilityZone: string;
+  createTime: Date;
+  state: 'creating' | 'available' | 'in-use' | 'deleting' | 'deleted';
+  attachment?: { instanceId: string; device: string; state: 'attaching' | 'attached' | 'detaching'; attachTime: Date; deleteOnTermination: boolean };
   tags: Tags;
 }
 
@@ -131,6 +154,7 @@ export interface RegionState {
   instances: Map<string, Instance>;
   images: Map<string, Image>;
   snapshots: Map<string, Snapshot>;
+  volumes: Map<string, Volume>;
   keyPairs: Map<string, KeyPair>;
   groups: Map<string, SecurityGroup>;
   vpcs: Map<string, Vpc>;
@@ -223,7 +247,12 @@ export function applyFilters<T extends { tags?: Tags }>(items: T[], params: Para
  * One page of `items` for MaxResults/NextToken. The token is the offset, with a tag of the
  * operation, so that a token from another listing is refused as EC2 refuses it.
  */
-export function paginate<T>(items: T[], params: Params, operation: string, limits = { min: 5, max: 1000 }): { page: T[]; nextToken?: string } {
+export function paginate<T>(
+  items: T[],
+  params: Params,
+  operation: string,
+  limits: { min: number; max: number; capped?: boolean } = { min: 5, max: 1000 },
+): { page: T[]; nextToken?: string } {
   const max = params.int('MaxResults');
   const token = params.str('NextToken');
   let start = 0;
@@ -233,9 +262,15 @@ export function paginate<T>(items: T[], params: Params, operation: string, limit
     start = Number(offset);
   }
   if (max === undefined) return { page: items.slice(start) };
+  // Some operations answer at most `max` items when asked for more (DescribeVolumes: 500).
+  if (limits.capped && max > limits.max) return slicePage(items, start, limits.max, operation);
   if (max < limits.min || max > limits.max) {
     throw new Ec2Error('InvalidParameterValue', `Value ( ${max} ) for parameter maxResults is invalid. Expecting a value between ${limits.min} and ${limits.max}.`);
   }
+  return slicePage(items, start, max, operation);
+}
+
+function slicePage<T>(items: T[], start: number, max: number, operation: string): { page: T[]; nextToken?: string } {
   const page = items.slice(start, start + max);
   const next = start + max < items.length ? Buffer.from(`${operation}:${start + max}`).toString('base64url') : undefined;
   return { page, nextToken: next };

@@ -19,6 +19,11 @@ import { keyPairOperations } from './keys.js';
 import { networkOperations } from './network.js';
 import { Params } from './query.js';
 import { tagOperations } from './tags.js';
+import { addressOperations } from './addresses.js';
+import { imageAttributeOperations } from './image-attributes.js';
+import { instanceInfoOperations } from './instance-info.js';
+import { instanceTypeOperations } from './instance-types.js';
+import { volumeOperations } from './volumes.js';
 import { errorXml, responseXml } from './xml.js';
 
 export const OPERATIONS: Record<string, Handler> = {
@@ -27,6 +32,11 @@ export const OPERATIONS: Record<string, Handler> = {
   ...keyPairOperations,
   ...networkOperations,
   ...tagOperations,
+  ...instanceInfoOperations,
+  ...instanceTypeOperations,
+  ...imageAttributeOperations,
+  ...volumeOperations,
+  ...addressOperations,
 };
 
 export const DEFAULT_ACCESS_KEY_ID = 'AKIDEXAMPLE';

@@ -1,11 +1,13 @@
 /**
- * CreateTags and DeleteTags on any resource of the region, found by its id's prefix.
+ * CreateTags and DeleteTags on any resource of the region, found by its id's prefix;
+ * DescribeTags lists every tag of the account's resources.
  *
  * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateTags.html
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeTags.html
  */
-import type { Handler } from './cloud.js';
+import { ACCOUNT_ID, type Handler } from './cloud.js';
 import { Ec2Error, notFound } from './errors.js';
-import { addTags, readTags, type RegionState, type Tags } from './resources.js';
+import { addTags, applyFilters, paginate, readTags, type RegionState, type Tags } from './resources.js';
 
 function resourceTags(region: RegionState, id: string): Tags {
   const prefix = id.slice(0, id.indexOf('-'));
@@ -17,6 +19,7 @@ function resourceTags(region: RegionState, id: string): Tags {
     key: [region.keyPairs, 'keyPair'],
     vpc: [region.vpcs, 'vpc'],
     subnet: [region.subnets, 'subnet'],
+    vol: [region.volumes, 'volume'],
   };
   const lookup = lookups[prefix];
   if (!lookup) throw new Ec2Error('InvalidID', `The ID '${id}' is not valid`);
@@ -48,7 +51,50 @@ const deleteTags: Handler = (_cloud, region, params) => {
   return { return: true };
 };
 
+interface TagDescription {
+  resourceId: string;
+  resourceType: string;
+  key: string;
+  value: string;
+  /** The resource's tags, for `tag:KEY` filters. */
+  tags: Tags;
+}
+
+/** Every tag of the account's resources, by resource type then resource, in creation order. */
+function allTags(region: RegionState): TagDescription[] {
+  const sources: [string, Iterable<{ id: string; tags: Tags; ownerId?: string }>][] = [
+    ['instance', region.instances.values()],
+    ['image', region.images.values()],
+    ['snapshot', region.snapshots.values()],
+    ['volume', region.volumes.values()],
+    ['security-group', region.groups.values()],
+    ['key-pair', region.keyPairs.values()],
+    ['vpc', region.vpcs.values()],
+    ['subnet', region.subnets.values()],
+  ];
+  const out: TagDescription[] = [];
+  for (const [resourceType, resources] of sources) {
+    for (const r of resources) {
+      if (r.ownerId !== undefined && r.ownerId !== ACCOUNT_ID) continue;
+      for (const [key, value] of r.tags) out.push({ resourceId: r.id, resourceType, key, value, tags: r.tags });
+    }
+  }
+  return out;
+}
+
+const describeTags: Handler = (_cloud, region, params) => {
+  const tags = applyFilters(allTags(region), params, {
+    'resource-id': (t) => t.resourceId,
+    'resource-type': (t) => t.resourceType,
+    key: (t) => t.key,
+    value: (t) => t.value,
+  });
+  const { page, nextToken } = paginate(tags, params, 'DescribeTags', { min: 5, max: 1000 });
+  return { tagSet: page.map((t) => ({ resourceId: t.resourceId, resourceType: t.resourceType, key: t.key, value: t.value })), nextToken };
+};
+
 export const tagOperations: Record<string, Handler> = {
   CreateTags: createTags,
   DeleteTags: deleteTags,
+  DescribeTags: describeTags,
 };

@@ -4,15 +4,12 @@
  * lists hold `item`s, leaves have the shape's type, enum values are among the model's.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import {
   AuthorizeSecurityGroupIngressCommand,
   CopyImageCommand,
   CreateImageCommand,
+  CreateKeyPairCommand,
   CreateSecurityGroupCommand,
   CreateTagsCommand,
   DeleteKeyPairCommand,
@@ -20,16 +17,24 @@ import {
   DeleteSnapshotCommand,
   DeleteTagsCommand,
   DeregisterImageCommand,
+  DescribeAddressesCommand,
   DescribeAvailabilityZonesCommand,
+  DescribeImageAttributeCommand,
   DescribeImagesCommand,
+  DescribeInstanceAttributeCommand,
+  DescribeInstanceStatusCommand,
+  DescribeInstanceTypesCommand,
   DescribeInstancesCommand,
   DescribeKeyPairsCommand,
   DescribeRegionsCommand,
   DescribeSecurityGroupsCommand,
   DescribeSnapshotsCommand,
   DescribeSubnetsCommand,
+  DescribeTagsCommand,
+  DescribeVolumesCommand,
   DescribeVpcsCommand,
   ImportKeyPairCommand,
+  ModifyImageAttributeCommand,
   RunInstancesCommand,
   StartInstancesCommand,
   StopInstancesCommand,
@@ -42,95 +47,7 @@ import {
 import { DEBIAN_OWNER_ID } from '../../../src/emulators/aws/cloud.js';
 import { OPERATIONS, startEc2Emulator, type Ec2Emulator } from '../../../src/emulators/aws/server.js';
 import { ec2Client } from './test-support.js';
-import { parseXml, type XmlElement } from '../../../src/emulators/aws/xml.js';
-
-interface ShapeRef {
-  shape: string;
-  locationName?: string;
-}
-interface Shape {
-  type: string;
-  members?: Record<string, ShapeRef>;
-  member?: ShapeRef;
-  enum?: string[];
-}
-interface Model {
-  metadata: { apiVersion: string; protocol: string };
-  operations: Record<string, { output?: ShapeRef }>;
-  shapes: Record<string, Shape>;
-}
-
-/** botocore's data directory, from the Python that the AWS CLI runs on, or Debian's package. */
-function loadModel(): Model {
-  const dirs: string[] = [];
-  for (const python of ['python3', '/usr/bin/python3']) {
-    try {
-      dirs.push(execFileSync(python, ['-c', 'import botocore, os; print(os.path.dirname(botocore.__file__))'], { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-    } catch {
-      // Not this interpreter.
-    }
-  }
-  dirs.push('/usr/lib/python3/dist-packages/botocore');
-  for (const dir of dirs) {
-    const base = join(dir, 'data/ec2/2016-11-15/service-2.json');
-    if (existsSync(`${base}.gz`)) return JSON.parse(gunzipSync(readFileSync(`${base}.gz`)).toString('utf8')) as Model;
-    if (existsSync(base)) return JSON.parse(readFileSync(base, 'utf8')) as Model;
-  }
-  throw new Error(`botocore's EC2 model not found (looked in ${dirs.join(', ')}); apt-get install awscli`);
-}
-
-function checkElement(model: Model, element: XmlElement, shapeName: string, path: string, problems: string[]): void {
-  const shape = model.shapes[shapeName];
-  const where = `${path}/${element.name}`;
-  switch (shape.type) {
-    case 'structure':
-      for (const c of element.children) {
-        const entry = Object.entries(shape.members ?? {}).find(([name, ref]) => (ref.locationName ?? name) === c.name);
-        if (!entry) problems.push(`${where}/${c.name}: not a member of ${shapeName}`);
-        else checkElement(model, c, entry[1].shape, where, problems);
-      }
-      return;
-    case 'list': {
-      const itemName = shape.member!.locationName ?? 'member';
-      for (const c of element.children) {
-        if (c.name !== itemName) problems.push(`${where}/${c.name}: list ${shapeName} holds <${itemName}>`);
-        else checkElement(model, c, shape.member!.shape, where, problems);
-      }
-      return;
-    }
-    default:
-      if (element.children.length) problems.push(`${where}: ${shapeName} is a ${shape.type}, got child elements`);
-  }
-  const text = element.text;
-  const ok: Record<string, (t: string) => boolean> = {
-    boolean: (t) => t === 'true' || t === 'false',
-    integer: (t) => /^-?\d+$/.test(t),
-    long: (t) => /^-?\d+$/.test(t),
-    timestamp: (t) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(t),
-    string: () => true,
-    blob: () => true,
-  };
-  if (!(ok[shape.type] ?? (() => false))(text)) problems.push(`${where}: '${text}' is not a ${shape.type}`);
-  if (shape.enum && !shape.enum.includes(text)) problems.push(`${where}: '${text}' is not one of ${shapeName}'s values`);
-}
-
-/** Problems of one answer against the operation's output shape. */
-function checkAnswer(model: Model, action: string, xml: string): string[] {
-  const problems: string[] = [];
-  const root = parseXml(xml);
-  if (root.name !== `${action}Response`) return [`root element <${root.name}>, expected <${action}Response>`];
-  const output = model.operations[action].output?.shape;
-  for (const c of root.children) {
-    if (c.name === 'requestId') continue;
-    // Operations without an output shape answer <return>true</return>, as EC2 does.
-    if (!output) {
-      if (c.name !== 'return' || c.text !== 'true') problems.push(`${action}/${c.name}: ${action} has no output`);
-      continue;
-    }
-    checkElement(model, { ...root, children: [c] }, output, '', problems);
-  }
-  return problems.map((p) => `${action}: ${p}`);
-}
+import { checkAnswer, checkAnswers, loadModel, type Model } from './botocore-model.js';
 
 let model: Model;
 let emu: Ec2Emulator;
@@ -182,11 +99,24 @@ test('every answer of every emulated operation matches the botocore model', { ti
     const id = run.Instances![0].InstanceId!;
     await waitUntilInstanceRunning({ client: ec2, ...WAIT }, { InstanceIds: [id] });
     await ec2.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'c', Value: 'd' }] }));
+    await ec2.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [id] }] }));
+    await ec2.send(new DescribeInstanceStatusCommand({ IncludeAllInstances: true }));
+    for (const Attribute of ['instanceType', 'userData', 'blockDeviceMapping', 'groupSet', 'disableApiTermination', 'kernel', 'enclaveOptions'] as const) {
+      await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: id, Attribute }));
+    }
+    await ec2.send(new DescribeVolumesCommand({}));
+    await ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: ['t3.micro', 't4g.small', 'm1.small'] }));
+    await ec2.send(new DescribeAddressesCommand({}));
+    await ec2.send(new CreateKeyPairCommand({ KeyName: 'made', KeyType: 'ed25519', TagSpecifications: [{ ResourceType: 'key-pair', Tags: [{ Key: 'a', Value: 'b' }] }] }));
     await ec2.send(new DeleteTagsCommand({ Resources: [id], Tags: [{ Key: 'c' }] }));
     await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
     await waitUntilInstanceStopped({ client: ec2, ...WAIT }, { InstanceIds: [id] });
     const { ImageId } = await ec2.send(new CreateImageCommand({ InstanceId: id, Name: 'img', TagSpecifications: [{ ResourceType: 'snapshot', Tags: [{ Key: 'a', Value: 'b' }] }] }));
     await waitUntilImageAvailable({ client: ec2, ...WAIT }, { ImageIds: [ImageId!] });
+    await ec2.send(new ModifyImageAttributeCommand({ ImageId, LaunchPermission: { Add: [{ UserId: '210987654321' }, { Group: 'all' }] } }));
+    for (const Attribute of ['launchPermission', 'description', 'blockDeviceMapping', 'lastLaunchedTime', 'bootMode', 'productCodes'] as const) {
+      await ec2.send(new DescribeImageAttributeCommand({ ImageId, Attribute }));
+    }
     await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
     const copy = await eu.send(new CopyImageCommand({ SourceImageId: ImageId, SourceRegion: 'us-east-1', Name: 'img', CopyImageTags: true }));
     await waitUntilImageAvailable({ client: eu, ...WAIT }, { ImageIds: [copy.ImageId!] });
@@ -211,6 +141,6 @@ test('every answer of every emulated operation matches the botocore model', { ti
   }
   const answered = new Set(emu.requests.entries.filter((e) => e.status === 200).map((e) => e.action));
   assert.deepEqual(Object.keys(OPERATIONS).filter((a) => !answered.has(a)), [], 'every operation was exercised');
-  const problems = emu.requests.entries.filter((e) => e.status === 200).flatMap((e) => checkAnswer(model, e.action, e.body!));
+  const problems = checkAnswers(model, emu.requests.entries);
   assert.deepEqual(problems, []);
 });

@@ -41,7 +41,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { memoryBackend } from '../../../src/emulators/aws/backend.js';
 import { DEBIAN_OWNER_ID } from '../../../src/emulators/aws/cloud.js';
 import { startEc2Emulator, type Ec2Emulator } from '../../../src/emulators/aws/server.js';
-import { ec2Client, rawRequest } from './test-support.js';
+import { ec2Client, rawRequest, waitFor } from './test-support.js';
 import { child, parseXml } from '../../../src/emulators/aws/xml.js';
 
 const FAST = { instancePendingMs: 50, instanceStoppingMs: 50, instanceShuttingDownMs: 50, imagePendingMs: 100, copyImageMs: 100 };
@@ -355,6 +355,31 @@ describe('EC2 emulator through the AWS SDK v3', { timeout: 120_000 }, () => {
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [first.Instances![0].InstanceId!] }));
   });
 
+  test('instance types: unknown ones and an AMI of another architecture are refused as EC2 does; arm64 runs on t4g', async () => {
+    const { Images } = await ec2.send(new DescribeImagesCommand({ Owners: [DEBIAN_OWNER_ID], Filters: [{ Name: 'name', Values: ['debian-12-arm64-*'] }] }));
+    const arm = Images![0].ImageId!;
+    assert.equal(Images![0].Architecture, 'arm64');
+    const amd = await newestDebian(ec2);
+    const unknown = await rejectsWith(ec2.send(new RunInstancesCommand({ ImageId: amd, MinCount: 1, MaxCount: 1, InstanceType: 't3.gigantic' as never })), 'InvalidParameterValue', 400);
+    assert.equal(unknown.message, "Invalid value 't3.gigantic' for InstanceType.");
+    const mismatch = await rejectsWith(ec2.send(new RunInstancesCommand({ ImageId: arm, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' })), 'InvalidParameterValue', 400);
+    assert.match(mismatch.message, /^The architecture 'x86_64' of the specified instance type does not match the architecture 'arm64' of the specified AMI\. /);
+    const other = await rejectsWith(ec2.send(new RunInstancesCommand({ ImageId: amd, MinCount: 1, MaxCount: 1, InstanceType: 'm7g.large' })), 'InvalidParameterValue');
+    assert.match(other.message, /^The architecture 'arm64' of the specified instance type does not match the architecture 'x86_64'/);
+    assert.equal(emu.requests.count('RunInstances', 'InvalidParameterValue'), 3);
+
+    const run = await ec2.send(new RunInstancesCommand({ ImageId: arm, MinCount: 1, MaxCount: 1, InstanceType: 't4g.micro' }));
+    const id = run.Instances![0].InstanceId!;
+    assert.equal(run.Instances![0].Architecture, 'arm64');
+    await waitUntilInstanceRunning({ client: ec2, ...WAIT }, { InstanceIds: [id] });
+    const { ImageId } = await ec2.send(new CreateImageCommand({ InstanceId: id, Name: 'arm-image' }));
+    const image = (await ec2.send(new DescribeImagesCommand({ ImageIds: [ImageId!] }))).Images![0];
+    assert.equal(image.Architecture, 'arm64', 'an AMI has the architecture of the instance it was made from');
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    await waitUntilImageAvailable({ client: ec2, ...WAIT }, { ImageIds: [ImageId!] });
+    await ec2.send(new DeregisterImageCommand({ ImageId, DeleteAssociatedSnapshots: true }));
+  });
+
   test('signatures: a wrong secret, another access key, no Authorization are refused with AuthFailure', async () => {
     const wrong = ec2Client({ ...emu, secretAccessKey: 'wrong' } as Ec2Emulator, 'us-east-1', 1);
     const stranger = ec2Client({ ...emu, accessKeyId: 'AKIDOTHER' } as Ec2Emulator, 'us-east-1', 1);
@@ -378,6 +403,11 @@ describe('EC2 emulator through the AWS SDK v3', { timeout: 120_000 }, () => {
   });
 });
 
+async function debianAmi(emu: Ec2Emulator): Promise<string> {
+  const { body } = await rawRequest(emu.url, { Action: 'DescribeImages', 'Owner.1': DEBIAN_OWNER_ID, 'Filter.1.Name': 'name', 'Filter.1.Value.1': 'debian-12-amd64-*' });
+  return /<imageId>(ami-[0-9a-f]+)<\/imageId>/.exec(body)![1];
+}
+
 describe('EC2 emulator: raw Query requests', { timeout: 30_000 }, () => {
   let emu: Ec2Emulator;
   before(async () => {
@@ -395,9 +425,35 @@ describe('EC2 emulator: raw Query requests', { timeout: 30_000 }, () => {
     assert.deepEqual(items.map((i) => child(i, 'regionName')!.text), ['us-west-2']);
   });
 
+  test('booleans are read as EC2 reads them: true and false in any case (libcloud sends NoReboot=True)', async () => {
+    const run = await rawRequest(emu.url, { Action: 'RunInstances', ImageId: await debianAmi(emu), MinCount: '1', MaxCount: '1', InstanceType: 't3.micro' });
+    assert.equal(run.status, 200, run.body);
+    const id = /<instanceId>(i-[0-9a-f]+)<\/instanceId>/.exec(run.body)![1];
+    await waitFor('running', 10_000, async () => {
+      const { body } = await rawRequest(emu.url, { Action: 'DescribeInstances', 'InstanceId.1': id });
+      return body.includes('<name>running</name>') ? true : undefined;
+    });
+    const created = await rawRequest(emu.url, { Action: 'CreateImage', InstanceId: id, Name: 'libcloud-style', NoReboot: 'True' });
+    assert.equal(created.status, 200, created.body);
+    const dry = await rawRequest(emu.url, { Action: 'DescribeRegions', DryRun: 'TRUE' });
+    assert.equal(dry.status, 412, dry.body);
+    assert.equal((await rawRequest(emu.url, { Action: 'DescribeKeyPairs', IncludePublicKey: 'False' })).status, 200);
+    const bad = await rawRequest(emu.url, { Action: 'DescribeInstanceStatus', IncludeAllInstances: 'yes' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body, /<Code>InvalidParameterValue<\/Code><Message>Invalid value &apos;yes&apos; for IncludeAllInstances/);
+  });
+
   test('unknown actions, missing parameters and malformed ids are client errors', async () => {
     const cases: [Record<string, string>, string][] = [
       [{ Action: 'LaunchRockets' }, 'InvalidAction'],
+      [{ Action: 'DescribeInstanceTypes', 'InstanceType.1': 't3.micro', 'InstanceType.2': 'x9.huge' }, 'InvalidInstanceType'],
+      [{ Action: 'DescribeVolumes', 'VolumeId.1': 'vol-0123456789abcdef0' }, 'InvalidVolume.NotFound'],
+      [{ Action: 'DescribeVolumes', 'VolumeId.1': 'volume-1' }, 'InvalidVolumeID.Malformed'],
+      [{ Action: 'DescribeAddresses', 'PublicIp.1': '203.0.113.7' }, 'InvalidAddress.NotFound'],
+      [{ Action: 'DescribeAddresses', 'Filter.1.Name': 'colour', 'Filter.1.Value.1': 'x' }, 'InvalidParameterValue'],
+      [{ Action: 'DescribeTags', 'Filter.1.Name': 'colour', 'Filter.1.Value.1': 'x' }, 'InvalidParameterValue'],
+      [{ Action: 'DescribeInstanceAttribute', InstanceId: 'i-0123456789abcdef0', Attribute: 'instanceType' }, 'InvalidInstanceID.NotFound'],
+      [{ Action: 'DescribeImageAttribute', ImageId: 'ami-0123456789abcdef0', Attribute: 'description' }, 'InvalidAMIID.NotFound'],
       [{ Action: 'RunInstances', MinCount: '1', MaxCount: '1' }, 'MissingParameter'],
       [{ Action: 'DescribeInstances', 'InstanceId.1': 'nope' }, 'InvalidInstanceID.Malformed'],
       [{ Action: 'DescribeImages', 'ImageId.1': 'ami-0123456789abcdef0' }, 'InvalidAMIID.NotFound'],
