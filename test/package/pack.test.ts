@@ -154,6 +154,24 @@ describe('the installed package', { timeout: 15 * 60_000 }, () => {
     }
   });
 
+  it('every other cloud of provisional-emulator starts from the package and answers with its token', async () => {
+    const clouds = [...spawnSync('npx', ['--no-install', 'provisional-emulator', '--help'], { cwd: pkg.project, encoding: 'utf8' }).stdout.matchAll(/^  (\w+) {2,}/gm)].map((m) => m[1]!);
+    assert.ok(clouds.includes('digitalocean') && clouds.includes('aws'), clouds.join(' '));
+    for (const cloud of clouds.filter((c) => c !== 'digitalocean' && c !== 'aws')) {
+      const emulator = await startEmulator([cloud, '--port', '0'], /Press Ctrl-C/);
+      try {
+        // Each prints a ready-made request with its token (the "try:" line).
+        const [, token, url] = /try:\s+curl -H "Authorization: Bearer (\S+)" (http:\/\/\S+)/.exec(emulator.output()) ?? [];
+        assert.ok(token && url, `${cloud}: no try: line\n${emulator.output()}`);
+        assert.equal((await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status, 200, `${cloud}: ${url}`);
+        assert.notEqual((await fetch(url, { headers: { authorization: 'Bearer wrong' } })).status, 200, `${cloud}: a wrong token was accepted`);
+        await emulator.interrupt();
+      } finally {
+        emulator.kill();
+      }
+    }
+  });
+
   it('npx provisional-emulator aws answers the AWS CLI (DescribeRegions, signed), and stops on Ctrl-C', async () => {
     const emulator = await startEmulator(['aws', '--port', '0'], /Press Ctrl-C/);
     try {
