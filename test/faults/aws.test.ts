@@ -3,7 +3,7 @@
  * step of a build and a deploy, API faults, script faults, two commands at once, the canary.
  */
 import { defineFaultMatrix } from './runner.js';
-import { BUILD_STEPS, fullSignalMatrix, scriptFaults, type MatrixCase } from './matrix.js';
+import { BUILD_STEPS, fullSignalMatrix, deployScriptFaults, scriptFaults, type MatrixCase } from './matrix.js';
 import { AwsTarget } from './target-aws.js';
 
 const faults: MatrixCase<AwsTarget>[] = [
@@ -43,6 +43,7 @@ const faults: MatrixCase<AwsTarget>[] = [
   },
   { kind: 'fault', name: 'a new server that never gets an address (warm deploy)', command: 'warm', inject: (t) => t.arm({ noAddress: 1 }), expect: 'error', message: /not running with an address/ },
   ...scriptFaults<AwsTarget>('tmpfs'),
+  ...deployScriptFaults<AwsTarget>(),
   { kind: 'concurrent', command: 'build' },
   { kind: 'concurrent', command: 'cold' },
 ];

@@ -3,7 +3,7 @@
  * every step of a build and a deploy, API faults, script faults, two commands at once, the canary.
  */
 import { defineFaultMatrix } from './runner.js';
-import { fullSignalMatrix, scriptFaults, type MatrixCase } from './matrix.js';
+import { fullSignalMatrix, deployScriptFaults, scriptFaults, type MatrixCase } from './matrix.js';
 import { DigitalOceanTarget } from './target-digitalocean.js';
 
 const faults: MatrixCase<DigitalOceanTarget>[] = [
@@ -42,6 +42,7 @@ const faults: MatrixCase<DigitalOceanTarget>[] = [
   { kind: 'fault', name: 'SSH dropped mid-script', command: 'build', env: { FAULT_SLOW: '10' }, inject: (t) => t.emulator.faults.set({ sshDrop: { afterMs: 1000 } }), expect: 'error', message: /connection|closed|dropped|reset/i },
   { kind: 'fault', name: 'a new server that never gets an address (warm deploy)', command: 'warm', inject: (t) => t.emulator.faults.set({ noAddress: 1 }), expect: 'error', message: /not active with an address/ },
   ...scriptFaults<DigitalOceanTarget>('tmpfs'),
+  ...deployScriptFaults<DigitalOceanTarget>(),
   { kind: 'concurrent', command: 'build' },
   { kind: 'concurrent', command: 'cold' },
 ];

@@ -4,7 +4,7 @@
  * script faults (a full root file system, SSH cut from inside), two commands at once, the canary.
  */
 import { defineFaultMatrix } from './runner.js';
-import { scriptFaults, type MatrixCase, type SignalCase } from './matrix.js';
+import { deployScriptFaults, scriptFaults, type MatrixCase, type SignalCase } from './matrix.js';
 import { LocalTarget } from './target-local.js';
 
 const signals: SignalCase[] = [
@@ -21,10 +21,13 @@ const signals: SignalCase[] = [
   { kind: 'signal', command: 'cold', at: 'health', signal: 'SIGKILL' },
   { kind: 'signal', command: 'warm', at: 'health', signal: 'SIGINT' },
   { kind: 'signal', command: 'warm', at: 'launch', signal: 'SIGKILL' },
+  { kind: 'signal', command: 'warm', at: 'deploy-script', signal: 'SIGINT' },
+  { kind: 'signal', command: 'warm', at: 'deploy-script', signal: 'SIGKILL' },
 ];
 
 const faults: MatrixCase<LocalTarget>[] = [
   ...scriptFaults<LocalTarget>('root'),
+  ...deployScriptFaults<LocalTarget>(),
   { kind: 'fault', name: 'SSH dropped mid-script (sshd killed on the builder)', command: 'build', env: { FAULT_DROPSSH: '1' }, expect: 'error', message: /connection|closed|dropped|reset|killed|signal/i },
   { kind: 'concurrent', command: 'build' },
   { kind: 'concurrent', command: 'cold' },

@@ -8,8 +8,11 @@ import type { FaultTarget } from './target.js';
 export const BUILD_STEPS = ['launch', 'ssh', 'upload', 'script', 'clean', 'stop', 'snapshot', 'distribute', 'destroy'] as const;
 export type BuildStep = (typeof BUILD_STEPS)[number];
 
-/** Points of a deploy: plan printed, servers launching, new servers checked for health, old ones destroyed. */
-export const DEPLOY_POINTS = ['plan', 'launch', 'health', 'destroy-old'] as const;
+/**
+ * Points of a deploy: plan printed, servers launching, new servers checked for health, their deploy
+ * scripts running (warm deploys: staging has runtime config), old ones destroyed.
+ */
+export const DEPLOY_POINTS = ['plan', 'launch', 'health', 'deploy-script', 'destroy-old'] as const;
 export type DeployPoint = (typeof DEPLOY_POINTS)[number];
 
 export type Signal = 'SIGINT' | 'SIGKILL';
@@ -58,7 +61,7 @@ export function fullSignalMatrix(opts: { steps?: readonly BuildStep[] } = {}): S
   for (const signal of SIGNALS) {
     for (const at of steps) cases.push({ kind: 'signal', command: 'build', at, signal });
     for (const at of DEPLOY_POINTS) {
-      if (at !== 'destroy-old') cases.push({ kind: 'signal', command: 'cold', at, signal });
+      if (at !== 'destroy-old' && at !== 'deploy-script') cases.push({ kind: 'signal', command: 'cold', at, signal });
       cases.push({ kind: 'signal', command: 'warm', at, signal });
     }
   }
@@ -72,6 +75,11 @@ export function scriptFaults<T extends FaultTarget>(fill: 'tmpfs' | 'root'): Fau
     { kind: 'fault', name: `a full disk on the builder (${fill})`, command: 'build', env: { FAULT_FILL: fill }, expect: 'error', message: /No space left on device/ },
     { kind: 'fault', name: 'a script past its script-timeout', command: 'build-timed', env: { FAULT_SLOW: '30' }, expect: 'error', message: /timeout|timed out|longer than/i },
   ];
+}
+
+/** Faults of the deploy scripts (staging's runtime config, see project.ts). */
+export function deployScriptFaults<T extends FaultTarget>(): FaultCase<T>[] {
+  return [{ kind: 'fault', name: 'a failing deploy script', command: 'warm', env: { DEPLOY_FAIL: '1' }, expect: 'error', message: /deploy script 10-deploy\.sh exited with status 4[\s\S]*the old servers were left running/ }];
 }
 
 export function describeCase(c: MatrixCase<any>): string {

@@ -9,6 +9,9 @@
  *                  disk, which must not fill), or the builder's own root file system (QEMU)
  *   FAULT_DROPSSH=1 kill every sshd on the builder, the session included
  * TOKEN carries the canary, which the scripts print on stdout and stderr.
+ * `staging` has runtime config (the canary again, and toggles for its deploy script):
+ *   DEPLOY_SLOW=N  the deploy script prints `deploy sleeping` and sleeps N s
+ *   DEPLOY_FAIL=1  the deploy script fails (exit 4), after printing the canary
  */
 import { tempProject, type TempProject } from '../helpers/project.js';
 
@@ -48,6 +51,13 @@ esac
 echo "built by the fault matrix" > /etc/fault-matrix
 `;
 
+const DEPLOY_SCRIPT = `#!/bin/sh
+set -e
+echo "deploying with $TOKEN"
+if [ "$DEPLOY_SLOW" != 0 ]; then echo "deploy sleeping"; sleep "$DEPLOY_SLOW"; fi
+if [ "$DEPLOY_FAIL" = 1 ]; then echo "deploy failing on purpose with $TOKEN" >&2; exit 4; fi
+`;
+
 export function faultProject(opts: ProjectOptions): TempProject {
   const project = tempProject('provisional-faults-');
   const env = `    env:
@@ -69,7 +79,13 @@ ${opts.appExtra ?? ''}${env}  timed:
     script-timeout: 4
 ${env}deployments:
   staging:
-    app: { servers: 1, health-check: { command: "${health}", timeout: 60 } }
+    app:
+      servers: 1
+      health-check: { command: "${health}", timeout: 60 }
+      env:
+        TOKEN: \${CANARY_TOKEN}
+        DEPLOY_SLOW: \${DEPLOY_SLOW:-0}
+        DEPLOY_FAIL: \${DEPLOY_FAIL:-0}
   cold:
     app: { servers: 1, health-check: { command: "${health}", timeout: 60 } }
 `);
@@ -78,5 +94,6 @@ ${env}deployments:
     project.write(`config/provisional/${image}/scripts/20-work.sh`, WORK_SCRIPT, 0o755);
     project.write(`config/provisional/${image}/files/motd`, 'fault matrix\n');
   }
+  project.write('config/provisional/app/deploy/10-deploy.sh', DEPLOY_SCRIPT, 0o755);
   return project;
 }

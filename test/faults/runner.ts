@@ -113,6 +113,8 @@ async function reach(run: CliRun, command: string, at: string, timeoutMs: number
       return run.waitFor(HEALTH_STARTED, timeoutMs);
     case 'destroy-old':
       return run.waitFor(/destroying app\d+\.staging/, timeoutMs);
+    case 'deploy-script':
+      return run.waitFor(/deploy sleeping/, timeoutMs);
   }
   throw new Error(`unknown point ${at}`);
 }
@@ -168,6 +170,9 @@ function missedStep(c: SignalCase, before: string, json: boolean): string | unde
       if (done >= started || began(destroying)) return 'every new server was already healthy';
       return undefined;
     }
+    case 'deploy-script':
+      // The deploy script sleeps after `deploy sleeping`: its end, or the server healthy, means the signal came late.
+      return began(/deploy\/10-deploy\.sh done|healthy \(SSH/) || began(destroying) ? 'the deploy script had ended' : undefined;
     case 'destroy-old':
       return undefined; // the last point: that the command had not ended is checked by its exit
   }
@@ -189,7 +194,7 @@ async function runSignalCase<T extends FaultTarget>(ctx: CaseContext<T>, c: Sign
   const { target } = ctx;
   await prepare(ctx, c.command);
   const before = await ctx.baseline();
-  const env = c.at === 'script' ? { FAULT_SLOW: '60' } : {};
+  const env = c.at === 'script' ? { FAULT_SLOW: '60' } : c.at === 'deploy-script' ? { DEPLOY_SLOW: '60' } : {};
   const run = ctx.start([...mode, ...commandArgs(c.command)], env);
   const limit = target.slow ? 240_000 : 90_000;
   try {
@@ -215,7 +220,9 @@ async function runSignalCase<T extends FaultTarget>(ctx: CaseContext<T>, c: Sign
     const dry = await ctx.ok(['cleanup', '--dry-run']);
     assert.match(dry.stdout, /nothing to clean up/, `SIGINT left something for cleanup:\n${dry.stdout}`);
   } else {
-    await ctx.ok(['cleanup', '--yes']);
+    const cleanup = await ctx.ok(['cleanup', '--yes']);
+    // Killed while a new server ran its deploy scripts: that server is what cleanup must find.
+    if (c.at === 'deploy-script') assert.match(cleanup.stdout + cleanup.stderr, /removed app\d+\.staging/, `cleanup did not find the new server:\n${cleanup.stdout}\n${cleanup.stderr}`);
   }
   await checkAfter(ctx, before, result, { command: c.command, committed, killed: c.signal === 'SIGKILL' });
 }
