@@ -10,6 +10,9 @@ import { acquireLock, lockPath } from '../../core/lock.js';
 import type { ImageVersion, Provider, Server } from '../../providers/types.js';
 import type { DeploymentImageConfig } from '../../config/schema.js';
 import { LABELS } from '../../providers/types.js';
+import { tee } from '../../core/events.js';
+import { newRunId } from '../../core/journal.js';
+import { openBuildLog } from '../build-log.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';
 
 export interface DeployOptions {
@@ -77,7 +80,14 @@ export async function deploy(
     printPlan(ctx, plan, opts.planOnly);
     if (opts.planOnly || isEmptyPlan(plan)) return 0;
     const keys = await deployKeys(config.project);
-    const result = await applyPlan({ provider, project: config.project, plan, deployment, runtime, keys, parallel: opts.parallel, events: ctx.reporter, signal: ctx.signal });
+    // The deploy scripts' output is logged as build scripts' is (secrets redacted, mode 0600).
+    const log = await openBuildLog(config.project, `deploy-${environment}`, newRunId(), ctx.redactor);
+    const result = await applyPlan({ provider, project: config.project, plan, deployment, runtime, keys, parallel: opts.parallel, events: tee(ctx.reporter, log.sink), signal: ctx.signal })
+      .catch((err: unknown) => {
+        ctx.reporter.emit({ type: 'warn', message: `full log: ${log.path}` });
+        throw err;
+      })
+      .finally(() => log.close());
     if (ctx.globals.json) {
       ctx.reporter.printJson({ type: 'deployed', environment, created: result.created.map((m) => m.name), destroyed: result.destroyed, images: releases(plan) });
     } else ctx.reporter.print(`${environment}: created ${result.created.length}, destroyed ${result.destroyed.length}`);

@@ -15,6 +15,8 @@ export async function run(ctx: CommandContext, env: string | undefined): Promise
         environment: s.labels[LABELS.environment] ?? '',
         image: s.labels[LABELS.image] ?? '',
         version: s.labels[LABELS.version] ?? '',
+        /** The runtime-config label: a keyed hash, safe to show. */
+        config: s.labels[LABELS.config] ?? null,
         state: s.state,
         address: s.address ?? s.ssh.host,
         ssh: s.ssh,
