@@ -1,7 +1,9 @@
 /** The CLI's contract with users and scripts: exit codes, messages, --json, redaction. */
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
 import { Redactor } from '../../src/core/redact.js';
@@ -68,6 +70,24 @@ describe('CLI', () => {
     const valid = await runCli(['validate', '--json'], { cwd: project.dir });
     assert.equal(valid.code, 0, valid.stderr);
     assert.equal(JSON.parse(valid.stdout).valid, true);
+  });
+
+  it('deploy and destroy release their environment lock when the provider cannot be opened', async () => {
+    project = tempProject();
+    project.writeConfig('provider: digitalocean\nimages:\n  app:\n    base-image: debian-12-x64\ndeployments:\n  staging:\n    app: { servers: 1 }\n');
+    const state = mkdtempSync(join(tmpdir(), 'provisional-lock-state-'));
+    try {
+      const env = { PROVISIONAL_STATE_DIR: state, DIGITALOCEAN_TOKEN: '', DIGITALOCEAN_ACCESS_TOKEN: '', DIGITAL_OCEAN_API_KEY: '' };
+      for (const args of [['deploy', 'staging'], ['destroy', 'staging', '--yes']]) {
+        const r = await runCli(args, { cwd: project.dir, env });
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, /no DigitalOcean API token/);
+        const locks = readdirSync(join(state, 'locks'), { recursive: true }).filter((f) => String(f).endsWith('.lock'));
+        assert.deepEqual(locks, [], `${args[0]} left its lock`);
+      }
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
   });
 
   it('secret values never reach the output', async () => {
