@@ -51,11 +51,12 @@ esac
 echo "built by the fault matrix" > /etc/fault-matrix
 `;
 
+// Deploy scripts are the image's: they run in every environment, also \`cold\` which has no env values.
 const DEPLOY_SCRIPT = `#!/bin/sh
 set -e
-echo "deploying with $TOKEN"
-if [ "$DEPLOY_SLOW" != 0 ]; then echo "deploy sleeping"; sleep "$DEPLOY_SLOW"; fi
-if [ "$DEPLOY_FAIL" = 1 ]; then echo "deploy failing on purpose with $TOKEN" >&2; exit 4; fi
+echo "deploying with \${TOKEN:-no token}"
+if [ "\${DEPLOY_SLOW:-0}" != 0 ]; then echo "deploy sleeping"; sleep "$DEPLOY_SLOW"; fi
+if [ "\${DEPLOY_FAIL:-0}" = 1 ]; then echo "deploy failing on purpose with $TOKEN" >&2; exit 4; fi
 `;
 
 export function faultProject(opts: ProjectOptions): TempProject {
