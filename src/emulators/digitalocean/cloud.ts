@@ -11,6 +11,8 @@ import type { Faults } from '../shared/faults.js';
 import { notFound, unprocessable } from './http.js';
 import type { Action, Droplet, Image, SshKey } from './model.js';
 import { distributionImages } from './views.js';
+import { LoadBalancers } from './load-balancers.js';
+import { DEFAULT_RESERVED_IP_PORTS, ipAsInteger, ReservedIps, type ReservedIp } from './reserved-ips.js';
 
 /** Milliseconds each step takes at least. */
 export interface Delays {
@@ -23,9 +25,13 @@ export interface Delays {
   reboot: number;
   snapshot: number;
   transfer: number;
+  /** POST /v2/load_balancers until `active`. */
+  load_balancer: number;
+  /** A reserved IP's assign or unassign action. */
+  reserved_ip: number;
 }
 
-export const DEFAULT_DELAYS: Delays = { create: 2000, shutdown: 500, power_off: 500, power_on: 1000, reboot: 1500, snapshot: 3000, transfer: 2000 };
+export const DEFAULT_DELAYS: Delays = { create: 2000, shutdown: 500, power_off: 500, power_on: 1000, reboot: 1500, snapshot: 3000, transfer: 2000, load_balancer: 3000, reserved_ip: 1000 };
 
 /** What droplets run on: machines/pool.ts's MachinePool fits. */
 export interface DropletMachines {
@@ -64,6 +70,8 @@ export class Cloud {
   private nextImage = 170_000_001;
   private nextAction = 1_900_000_001;
   private readonly work: BackgroundWork;
+  readonly loadBalancers: LoadBalancers;
+  readonly reservedIps: ReservedIps;
 
   constructor(
     private readonly machines: DropletMachines,
@@ -71,8 +79,15 @@ export class Cloud {
     readonly delays: Delays,
     private readonly faults: Faults,
     private readonly onError: (err: unknown) => void,
+    reservedIpPorts: number[] = DEFAULT_RESERVED_IP_PORTS,
   ) {
     this.work = new BackgroundWork(onError);
+    const live = (id: number) => {
+      const d = this.droplets.get(id);
+      return d && !d.deleted ? d : undefined;
+    };
+    this.loadBalancers = new LoadBalancers({ droplet: live, liveDroplets: () => this.liveDroplets() }, this.work, () => this.delays.load_balancer);
+    this.reservedIps = new ReservedIps(live, reservedIpPorts);
     for (const image of distributionImages(baseLayer)) this.images.set(image.id, image);
   }
 
@@ -202,6 +217,8 @@ export class Cloud {
   deleteDroplet(droplet: Droplet): void {
     droplet.deleted = true;
     this.droplets.delete(droplet.id);
+    this.loadBalancers.dropletDeleted(droplet.id);
+    this.reservedIps.dropletDeleted(droplet.id);
     const machineId = droplet.machineId;
     if (machineId) this.work.track(() => this.machines.destroy(machineId));
   }
@@ -304,9 +321,37 @@ export class Cloud {
     }
   }
 
+  // --- reserved IPs ---
+
+  /** assign (to `dropletId`) or unassign: the traffic moves when the action completes. */
+  reservedIpAction(reserved: ReservedIp, type: 'assign' | 'unassign', dropletId?: number): Action {
+    if (reserved.locked) throw unprocessable('The reserved IP already has a pending event.');
+    let target: Droplet | undefined;
+    if (type === 'assign') {
+      target = dropletId === undefined ? undefined : this.droplets.get(dropletId);
+      if (!target || target.deleted) throw unprocessable(`Droplet ${dropletId} was not found.`);
+      if (target.region !== reserved.region) throw unprocessable(`The reserved IP is reserved to ${reserved.region}; droplet ${target.id} is in ${target.region}.`);
+      if (target.status === 'new') throw unprocessable('Droplet already has a pending event.');
+    } else if (reserved.dropletId === null) throw unprocessable('The reserved IP is not assigned to a droplet.');
+    const action = this.newAction(type === 'assign' ? 'assign_ip' : 'unassign_ip', ipAsInteger(reserved.ip), 'reserved_ip', target?.region ?? reserved.region);
+    reserved.actionIds.push(action.id);
+    reserved.locked = true;
+    this.work.track(async () => {
+      try {
+        await this.work.sleep(this.delays.reserved_ip);
+        if (type === 'assign' && (!target || target.deleted)) return this.finish(action, 'errored');
+        reserved.dropletId = type === 'assign' ? target!.id : null;
+        this.finish(action, 'completed');
+      } finally {
+        reserved.locked = false;
+      }
+    });
+    return action;
+  }
+
   // --- actions ---
 
-  private newAction(type: string, resourceId: number, resourceType: Action['resourceType'], region: string): Action {
+  newAction(type: string, resourceId: number, resourceType: Action['resourceType'], region: string): Action {
     const action: Action = { id: this.nextAction++, status: 'in-progress', type, startedAt: now(), completedAt: null, resourceId, resourceType, region };
     this.actions.set(action.id, action);
     return action;
@@ -324,7 +369,9 @@ export class Cloud {
   }
 
   /** Ends every delay at once and waits for the work under way (the machines are the pool's to close). */
-  close(): Promise<void> {
-    return this.work.close();
+  async close(): Promise<void> {
+    await this.loadBalancers.close();
+    await this.reservedIps.close();
+    await this.work.close();
   }
 }

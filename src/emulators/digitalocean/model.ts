@@ -53,7 +53,7 @@ export interface Action {
   startedAt: string;
   completedAt: string | null;
   resourceId: number;
-  resourceType: 'droplet' | 'image';
+  resourceType: 'droplet' | 'image' | 'reserved_ip';
   region: string;
 }
 

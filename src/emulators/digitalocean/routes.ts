@@ -8,6 +8,7 @@ import { REGIONS, SIZES } from './catalog.js';
 import type { Cloud, CreateDropletInput } from './cloud.js';
 import { ApiError, badRequest, notFound, paginate, unprocessable } from './http.js';
 import type { Droplet } from './model.js';
+import { registerNetworkRoutes } from './network-routes.js';
 import { actionView, dropletSnapshotView, dropletView, imageView, keyView, regionView, sizeView, snapshotView } from './views.js';
 
 export interface RouteContext {
@@ -260,3 +261,7 @@ route('DELETE', '/v2/snapshots/{snapshot_id}', async (ctx) => {
 
 route('GET', '/v2/regions', (ctx) => list(ctx, 'regions', REGIONS.map((r) => r.slug), regionView));
 route('GET', '/v2/sizes', (ctx) => list(ctx, 'sizes', SIZES, sizeView));
+
+// --- load balancers and reserved IPs ---
+
+registerNetworkRoutes(route, renderDroplet);

@@ -14,6 +14,7 @@ import { RequestLog } from '../shared/request-log.js';
 import { answerControl } from '../shared/controls.js';
 import { listen, type Listening } from '../shared/http-server.js';
 import { matchRoute } from './routes.js';
+import { DEFAULT_RESERVED_IP_PORTS } from './reserved-ips.js';
 
 export interface DigitalOceanEmulatorOptions {
   /** Port on 127.0.0.1 (default: any free one). */
@@ -26,6 +27,8 @@ export interface DigitalOceanEmulatorOptions {
   faults?: FaultSettings;
   /** Machines to run droplets on (shared with another emulator); default: a pool of its own, closed with it. */
   pool?: MachinePool;
+  /** Ports each reserved IP forwards (default: the droplets' SSH port, 80, 443 and 8080). */
+  reservedIpPorts?: number[];
   /** Keep request and response bodies in the request log (default true). */
   recordBodies?: boolean;
   /** Errors of background work (a machine that failed to boot); default: printed to stderr. */
@@ -58,7 +61,7 @@ export async function startDigitalOceanEmulator(opts: DigitalOceanEmulatorOption
   const delays: Delays = { ...DEFAULT_DELAYS, ...opts.delays };
   const faults = new Faults();
   if (opts.faults) faults.set(opts.faults);
-  cloud = new Cloud(pool, BASE_LAYER, delays, faults, onError);
+  cloud = new Cloud(pool, BASE_LAYER, delays, faults, onError, opts.reservedIpPorts ?? [pool.sshPort, ...DEFAULT_RESERVED_IP_PORTS]);
   const limiter = new RateLimiter({ ...DEFAULT_RATE_LIMITS, ...opts.rateLimits });
   const requests = new RequestLog();
   const recordBodies = opts.recordBodies ?? true;
