@@ -9,6 +9,7 @@ import { newId, type Image, type Instance, type RegionState, type Snapshot } fro
 import { Ec2Error } from './errors.js';
 import type { Params } from './query.js';
 import type { XmlObject } from './xml.js';
+import { ELASTIC_IP_PORTS, ElasticIps } from './elastic-ips.js';
 
 export const ACCOUNT_ID = '123456789012';
 /** The account of Debian's official AMIs (https://wiki.debian.org/Cloud/AmazonEC2Image/Bookworm). */
@@ -80,6 +81,8 @@ export class Ec2Cloud {
   readonly faults: Ec2Faults = { throttle: 0, internalError: 0, failImages: 0, noAddress: 0 };
   /** Failures of background work (a machine that did not boot...), for tests to look at. */
   readonly backgroundErrors: Error[] = [];
+  /** Elastic IPs, each a real listener (elastic-ips.ts). */
+  readonly elasticIps: ElasticIps;
   private readonly layerRefs = new Map<string, number>();
   private readonly closing = new AbortController();
   private readonly tasks = new Set<Promise<void>>();
@@ -89,6 +92,7 @@ export class Ec2Cloud {
     delays: Partial<Ec2Delays> = {},
   ) {
     this.delays = { ...DEFAULT_DELAYS, ...delays };
+    this.elasticIps = new ElasticIps([...ELASTIC_IP_PORTS, backend.sshPort]);
     // Every pending transition waits on this signal.
     setMaxListeners(0, this.closing.signal);
     for (const name of REGIONS) this.regions.set(name, createRegion(name, backend.baseLayer));
@@ -180,6 +184,7 @@ export class Ec2Cloud {
   /** Stops every timer and background task, then the backend (every machine, every layer). */
   async close(): Promise<void> {
     this.closing.abort();
+    await this.elasticIps.close();
     await Promise.allSettled([...this.tasks]);
     await this.backend.close();
   }
