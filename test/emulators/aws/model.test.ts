@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
+  AllocateAddressCommand,
+  AssociateAddressCommand,
   AuthorizeSecurityGroupIngressCommand,
   CopyImageCommand,
   CreateImageCommand,
@@ -33,8 +35,10 @@ import {
   DescribeTagsCommand,
   DescribeVolumesCommand,
   DescribeVpcsCommand,
+  DisassociateAddressCommand,
   ImportKeyPairCommand,
   ModifyImageAttributeCommand,
+  ReleaseAddressCommand,
   RunInstancesCommand,
   StartInstancesCommand,
   StopInstancesCommand,
@@ -106,7 +110,11 @@ test('every answer of every emulated operation matches the botocore model', { ti
     }
     await ec2.send(new DescribeVolumesCommand({}));
     await ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: ['t3.micro', 't4g.small', 'm1.small'] }));
+    const eip = await ec2.send(new AllocateAddressCommand({ Domain: 'vpc', TagSpecifications: [{ ResourceType: 'elastic-ip', Tags: [{ Key: 'a', Value: 'b' }] }] }));
+    const { AssociationId } = await ec2.send(new AssociateAddressCommand({ AllocationId: eip.AllocationId, InstanceId: id }));
     await ec2.send(new DescribeAddressesCommand({}));
+    await ec2.send(new DisassociateAddressCommand({ AssociationId }));
+    await ec2.send(new ReleaseAddressCommand({ AllocationId: eip.AllocationId }));
     await ec2.send(new CreateKeyPairCommand({ KeyName: 'made', KeyType: 'ed25519', TagSpecifications: [{ ResourceType: 'key-pair', Tags: [{ Key: 'a', Value: 'b' }] }] }));
     await ec2.send(new DeleteTagsCommand({ Resources: [id], Tags: [{ Key: 'c' }] }));
     await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
