@@ -10,6 +10,7 @@ import { Ec2Error } from './errors.js';
 import type { Params } from './query.js';
 import type { XmlObject } from './xml.js';
 import { ELASTIC_IP_PORTS, ElasticIps } from './elastic-ips.js';
+import { Elbv2 } from './elbv2.js';
 
 export const ACCOUNT_ID = '123456789012';
 /** The account of Debian's official AMIs (https://wiki.debian.org/Cloud/AmazonEC2Image/Bookworm). */
@@ -83,6 +84,8 @@ export class Ec2Cloud {
   readonly backgroundErrors: Error[] = [];
   /** Elastic IPs, each a real listener (elastic-ips.ts). */
   readonly elasticIps: ElasticIps;
+  /** Elastic Load Balancing v2 (elbv2.ts), served on the same endpoint. */
+  readonly elbv2: Elbv2;
   private readonly layerRefs = new Map<string, number>();
   private readonly closing = new AbortController();
   private readonly tasks = new Set<Promise<void>>();
@@ -93,6 +96,7 @@ export class Ec2Cloud {
   ) {
     this.delays = { ...DEFAULT_DELAYS, ...delays };
     this.elasticIps = new ElasticIps([...ELASTIC_IP_PORTS, backend.sshPort]);
+    this.elbv2 = new Elbv2(this);
     // Every pending transition waits on this signal.
     setMaxListeners(0, this.closing.signal);
     for (const name of REGIONS) this.regions.set(name, createRegion(name, backend.baseLayer));
@@ -185,6 +189,7 @@ export class Ec2Cloud {
   async close(): Promise<void> {
     this.closing.abort();
     await this.elasticIps.close();
+    await this.elbv2.close();
     await Promise.allSettled([...this.tasks]);
     await this.backend.close();
   }

@@ -25,6 +25,8 @@ import { instanceInfoOperations } from './instance-info.js';
 import { instanceTypeOperations } from './instance-types.js';
 import { volumeOperations } from './volumes.js';
 import { errorXml, responseXml } from './xml.js';
+import { ELBV2_OPERATIONS } from './elbv2-operations.js';
+import { elbv2ErrorXml, elbv2ResponseXml } from './elbv2-query.js';
 
 export const OPERATIONS: Record<string, Handler> = {
   ...instanceOperations,
@@ -164,6 +166,8 @@ export async function startEc2Emulator(opts: Ec2EmulatorOptions): Promise<Ec2Emu
     const action = form.get('Action');
     if (!action) throw new Ec2Error('MissingAction', 'The request must contain the parameter Action');
     log.action = action;
+    // Elastic Load Balancing v2 shares the endpoint: the credential scope names the service.
+    if (cred.service === 'elasticloadbalancing') return answerElbv2(action, cred.region, form, requestId, log);
     const handler = Object.hasOwn(OPERATIONS, action) ? OPERATIONS[action] : undefined;
     if (!handler) throw new Ec2Error('InvalidAction', `The action ${action} is not valid for this web service.`);
     const region = cloud.region(cred.region);
@@ -182,6 +186,21 @@ export async function startEc2Emulator(opts: Ec2EmulatorOptions): Promise<Ec2Emu
     if (params.bool('DryRun')) throw new Ec2Error('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
     const result = await handler(cloud, region, params);
     return { status: 200, xml: responseXml(action, requestId, result) };
+  }
+
+  async function answerElbv2(action: string, regionName: string, form: URLSearchParams, requestId: string, log: Ec2Request): Promise<{ status: number; xml: string }> {
+    try {
+      const handler = Object.hasOwn(ELBV2_OPERATIONS, action) ? ELBV2_OPERATIONS[action] : undefined;
+      if (!handler) throw new Ec2Error('InvalidAction', `The action ${action} is not valid for this web service.`);
+      if (form.get('Version') !== '2015-12-01') throw new Ec2Error('InvalidParameterValue', `Version ${form.get('Version')} is not 2015-12-01 (Elastic Load Balancing v2)`);
+      const result = await handler(cloud.elbv2, cloud.region(regionName), Params.parse(form));
+      return { status: 200, xml: elbv2ResponseXml(action, requestId, result) };
+    } catch (err) {
+      const error = err instanceof Ec2Error ? err : new Ec2Error('InternalFailure', 'An internal error has occurred', 500);
+      if (!(err instanceof Ec2Error)) cloud.backgroundErrors.push(err as Error);
+      log.errorCode = error.code;
+      return { status: error.status, xml: elbv2ErrorXml(error.code, error.message, requestId, error.status) };
+    }
   }
 
   async function control(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {

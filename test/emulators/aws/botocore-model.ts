@@ -27,7 +27,7 @@ export interface Model {
 }
 
 /** botocore's data directory, from the Python that the AWS CLI runs on, or Debian's package. */
-export function loadModel(): Model {
+export function loadModel(service = 'ec2', version = '2016-11-15'): Model {
   const dirs: string[] = [];
   for (const python of ['python3', '/usr/bin/python3']) {
     try {
@@ -38,11 +38,11 @@ export function loadModel(): Model {
   }
   dirs.push('/usr/lib/python3/dist-packages/botocore');
   for (const dir of dirs) {
-    const base = join(dir, 'data/ec2/2016-11-15/service-2.json');
+    const base = join(dir, `data/${service}/${version}/service-2.json`);
     if (existsSync(`${base}.gz`)) return JSON.parse(gunzipSync(readFileSync(`${base}.gz`)).toString('utf8')) as Model;
     if (existsSync(base)) return JSON.parse(readFileSync(base, 'utf8')) as Model;
   }
-  throw new Error(`botocore's EC2 model not found (looked in ${dirs.join(', ')}); apt-get install awscli`);
+  throw new Error(`botocore's ${service} model not found (looked in ${dirs.join(', ')}); apt-get install awscli`);
 }
 
 function checkElement(model: Model, element: XmlElement, shapeName: string, path: string, problems: string[]): void {
@@ -103,4 +103,25 @@ export function checkAnswer(model: Model, action: string, xml: string): string[]
 /** Problems of every successful answer in a request log (recorded with `recordResponses`). */
 export function checkAnswers(model: Model, entries: Ec2Request[]): string[] {
   return entries.filter((e) => e.status === 200).flatMap((e) => checkAnswer(model, e.action, e.body!));
+}
+
+/** Problems of one answer of a Query-protocol service (ELBv2): `<ActionResponse><ActionResult>` and `<ResponseMetadata>`. */
+export function checkQueryAnswer(model: Model, action: string, xml: string): string[] {
+  const root = parseXml(xml);
+  if (root.name !== `${action}Response`) return [`${action}: root element <${root.name}>, expected <${action}Response>`];
+  const problems: string[] = [];
+  const output = model.operations[action]?.output?.shape;
+  for (const c of root.children) {
+    if (c.name === 'ResponseMetadata') continue;
+    if (c.name !== `${action}Result`) problems.push(`/${root.name}/${c.name}: expected <${action}Result> or <ResponseMetadata>`);
+    else if (!output) {
+      if (c.children.length) problems.push(`/${root.name}/${c.name}: ${action} has no output`);
+    } else checkElement(model, c, output, `/${root.name}`, problems);
+  }
+  if (!root.children.some((c) => c.name === 'ResponseMetadata')) problems.push(`/${root.name}: no <ResponseMetadata>`);
+  return problems.map((p) => `${action}: ${p}`);
+}
+
+export function checkQueryAnswers(model: Model, entries: Ec2Request[]): string[] {
+  return entries.filter((e) => e.status === 200).flatMap((e) => checkQueryAnswer(model, e.action, e.body!));
 }

@@ -34,9 +34,9 @@ export interface CliResult {
   json: any;
 }
 
-/** `aws --endpoint-url URL --region REGION --output json ec2 ARGS...`; resolves whatever the exit status. */
-export function awsCli(emu: Ec2Emulator, args: string[], opts: { region?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  const argv = ['--endpoint-url', emu.url, '--region', opts.region ?? 'us-east-1', '--output', 'json', 'ec2', ...args];
+/** `aws --endpoint-url URL --region REGION --output json ec2 ARGS...` (or another service); resolves whatever the exit status. */
+export function awsCli(emu: Ec2Emulator, args: string[], opts: { region?: string; timeoutMs?: number; service?: string } = {}): Promise<CliResult> {
+  const argv = ['--endpoint-url', emu.url, '--region', opts.region ?? 'us-east-1', '--output', 'json', opts.service ?? 'ec2', ...args];
   return new Promise((resolve) => {
     execFile('aws', argv, { env: awsCliEnv(emu), timeout: opts.timeoutMs ?? 60_000, killSignal: 'SIGKILL', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       let json: any;
