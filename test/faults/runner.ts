@@ -21,6 +21,11 @@ export interface Transcript {
   calls: { args: string[]; pid?: number; result: CliResult }[];
 }
 
+/** A command's --json result: its last line (events, such as a warning about runs to clean up, may come first). */
+function resultDocument(stdout: string): unknown {
+  return JSON.parse(stdout.trim().split('\n').at(-1)!);
+}
+
 export class CaseContext<T extends FaultTarget> {
   readonly transcript: Transcript = { calls: [] };
   constructor(readonly target: T) {}
@@ -44,7 +49,7 @@ export class CaseContext<T extends FaultTarget> {
   /** Versions the CLI lists: name -> status. */
   async versions(): Promise<Map<string, string>> {
     const r = await this.ok(['image', 'list', '--json']);
-    const doc = JSON.parse(r.stdout) as { images: { versions: { version: string; status: string }[] }[] };
+    const doc = resultDocument(r.stdout) as { images: { versions: { version: string; status: string }[] }[] };
     return new Map(doc.images.flatMap((i) => i.versions.map((v) => [v.version, v.status] as const)));
   }
 
@@ -90,13 +95,13 @@ function commandArgs(command: SignalCase['command'] | FaultCase['command']): str
  */
 async function prepare<T extends FaultTarget>(ctx: CaseContext<T>, command: string): Promise<void> {
   if (command === 'warm') {
-    const servers = JSON.parse((await ctx.ok(['server', 'list', 'staging', '--json'])).stdout).servers as { version: string }[];
+    const servers = (resultDocument((await ctx.ok(['server', 'list', 'staging', '--json'])).stdout) as { servers: { version: string }[] }).servers as { version: string }[];
     const versions = [...(await ctx.versions()).keys()].filter((v) => v.startsWith('app-')).sort();
     const newest = versions.at(-1)!;
     if (!servers.length || servers.some((s) => s.version === newest)) await ctx.ok(['rollback', 'staging', 'app', '--to', versions[0]!]);
   }
   if (command === 'cold') {
-    const servers = JSON.parse((await ctx.ok(['server', 'list', 'cold', '--json'])).stdout).servers as unknown[];
+    const servers = (resultDocument((await ctx.ok(['server', 'list', 'cold', '--json'])).stdout) as { servers: unknown[] }).servers as unknown[];
     if (servers.length) await ctx.ok(['destroy', 'cold', '--yes']);
   }
 }
