@@ -6,6 +6,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ADDRESS_DIR } from '../../../src/emulators/machines/addresses.js';
 import { makeKeyPair, type KeyPair } from '../machines/test-support.js';
 import { OpenApiValidator } from './openapi.js';
 import { startDigitalOceanEmulator, type DigitalOceanEmulator } from '../../../src/emulators/digitalocean/server.js';
@@ -22,6 +25,8 @@ describe('DigitalOcean emulator: load balancers and reserved IPs', { timeout: 30
   let key: KeyPair;
   let validator: OpenApiValidator;
   const web: { id: number; name: string; ip: string }[] = [];
+  /** Addresses still in use when the emulator closes: it must let them go. */
+  const leftAtClose: { ip: string; port: number }[] = [];
 
   before(async () => {
     [emu, key, validator] = await Promise.all([startDigitalOceanEmulator({ delays: DELAYS }), makeKeyPair(), OpenApiValidator.load()]);
@@ -42,6 +47,10 @@ describe('DigitalOcean emulator: load balancers and reserved IPs', { timeout: 30
   after(async () => {
     await emu.close();
     await key.cleanup();
+    for (const { ip, port } of leftAtClose) {
+      assert.equal(existsSync(join(ADDRESS_DIR, ip)), false, `the claim on ${ip} outlived the emulator`);
+      assert.deepEqual(await answers(ip, port, 1), ['!ECONNREFUSED'], `${ip}:${port} still listens`);
+    }
   });
 
   test('a load balancer: new then active at its own address, round robin over healthy members, members removed and added, health check, rules, delete', async () => {
@@ -168,6 +177,9 @@ describe('DigitalOcean emulator: load balancers and reserved IPs', { timeout: 30
     const lb = (await api('POST', '/v2/load_balancers', { name: 'gone', region: 'nyc3', forwarding_rules: [{ entry_protocol: 'tcp', entry_port: 8083, target_protocol: 'tcp', target_port: WEB }], health_check: FAST_CHECK, droplet_ids: web.map((w) => w.id) })).body.load_balancer;
     const reserved = (await api('POST', '/v2/reserved_ips', { droplet_id: web[1]!.id })).body.reserved_ip;
     await until('assigned', async () => (await api('GET', `/v2/reserved_ips/${reserved.ip}`)).body.reserved_ip.droplet !== null, 10_000);
+    const lbIp = await until('active', async () => (await api('GET', `/v2/load_balancers/${lb.id}`)).body.load_balancer.ip || undefined, 10_000);
+    leftAtClose.push({ ip: lbIp, port: 8083 }, { ip: reserved.ip, port: WEB });
+    assert.equal(existsSync(join(ADDRESS_DIR, lbIp)), true, 'the load balancer holds a claim on its address');
     assert.equal((await api('DELETE', `/v2/droplets/${web[1]!.id}`)).status, 204);
     assert.deepEqual((await api('GET', `/v2/load_balancers/${lb.id}`)).body.load_balancer.droplet_ids, [web[0]!.id]);
     assert.equal((await api('GET', `/v2/reserved_ips/${reserved.ip}`)).body.reserved_ip.droplet, null);
