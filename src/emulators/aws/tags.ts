@@ -5,12 +5,23 @@
  * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateTags.html
  * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeTags.html
  */
-import { ACCOUNT_ID, type Handler } from './cloud.js';
+import { ACCOUNT_ID, type Ec2Cloud, type Handler } from './cloud.js';
 import { Ec2Error, notFound } from './errors.js';
 import { addTags, applyFilters, paginate, readTags, type RegionState, type Tags } from './resources.js';
 
-function resourceTags(region: RegionState, id: string): Tags {
+/** The region's Elastic IPs by allocation id (they live in the cloud, listening on their addresses). */
+function elasticIps(cloud: Ec2Cloud, region: RegionState): Map<string, { id: string; tags: Tags }> {
+  const ips = [...cloud.elasticIps.all.values()].filter((a) => a.region === region.name);
+  return new Map(ips.map((a) => [a.allocationId, { id: a.allocationId, tags: a.tags }]));
+}
+
+function resourceTags(cloud: Ec2Cloud, region: RegionState, id: string): Tags {
   const prefix = id.slice(0, id.indexOf('-'));
+  if (prefix === 'eipalloc') {
+    const ip = elasticIps(cloud, region).get(id);
+    if (!ip) throw new Ec2Error('InvalidAllocationID.NotFound', `The allocation ID '${id}' does not exist`);
+    return ip.tags;
+  }
   const lookups: Record<string, [Map<string, { tags: Tags }>, Parameters<typeof notFound>[0]]> = {
     i: [region.instances, 'instance'],
     ami: [region.images, 'image'],
@@ -28,21 +39,21 @@ function resourceTags(region: RegionState, id: string): Tags {
   return resource.tags;
 }
 
-const createTags: Handler = (_cloud, region, params) => {
+const createTags: Handler = (cloud, region, params) => {
   const ids = params.strings('ResourceId');
   if (ids.length === 0) throw new Ec2Error('MissingParameter', 'The request must contain the parameter resourceIdSet');
   const tags = readTags(params.list('Tag'));
   if (tags.size === 0) throw new Ec2Error('MissingParameter', 'The request must contain the parameter tagSet');
-  const targets = ids.map((id) => resourceTags(region, id));
+  const targets = ids.map((id) => resourceTags(cloud, region, id));
   for (const target of targets) addTags(target, tags);
   return { return: true };
 };
 
 /** Without Tag, every tag goes; a Tag with a Value goes only if the value matches. */
-const deleteTags: Handler = (_cloud, region, params) => {
+const deleteTags: Handler = (cloud, region, params) => {
   const ids = params.strings('ResourceId');
   if (ids.length === 0) throw new Ec2Error('MissingParameter', 'The request must contain the parameter resourceIdSet');
-  const targets = ids.map((id) => resourceTags(region, id));
+  const targets = ids.map((id) => resourceTags(cloud, region, id));
   const tags = params.list('Tag').map((t) => ({ key: t.required('Key'), value: t.str('Value') }));
   for (const target of targets) {
     if (tags.length === 0) target.clear();
@@ -61,7 +72,7 @@ interface TagDescription {
 }
 
 /** Every tag of the account's resources, by resource type then resource, in creation order. */
-function allTags(region: RegionState): TagDescription[] {
+function allTags(cloud: Ec2Cloud, region: RegionState): TagDescription[] {
   const sources: [string, Iterable<{ id: string; tags: Tags; ownerId?: string }>][] = [
     ['instance', region.instances.values()],
     ['image', region.images.values()],
@@ -71,6 +82,7 @@ function allTags(region: RegionState): TagDescription[] {
     ['key-pair', region.keyPairs.values()],
     ['vpc', region.vpcs.values()],
     ['subnet', region.subnets.values()],
+    ['elastic-ip', elasticIps(cloud, region).values()],
   ];
   const out: TagDescription[] = [];
   for (const [resourceType, resources] of sources) {
@@ -82,8 +94,8 @@ function allTags(region: RegionState): TagDescription[] {
   return out;
 }
 
-const describeTags: Handler = (_cloud, region, params) => {
-  const tags = applyFilters(allTags(region), params, {
+const describeTags: Handler = (cloud, region, params) => {
+  const tags = applyFilters(allTags(cloud, region), params, {
     'resource-id': (t) => t.resourceId,
     'resource-type': (t) => t.resourceType,
     key: (t) => t.key,

@@ -421,6 +421,11 @@ describe('AWS CLI: the actions other clients call (one emulator on real machines
     assert.equal((await filter(`Name=resource-id,Values=${instanceId}`)).length, 8);
     assert.deepEqual(await filter(`Name=resource-id,Values=${instanceId}`, 'Name=key,Values=k1,k2'), [`instance:${instanceId}:k1=v1`, `instance:${instanceId}:k2=v0`]);
     assert.equal((await filter('Name=value,Values=v1')).length, 3);
+    // Elastic IPs are tagged resources too: at allocation, and by CreateTags on the allocation id.
+    const eip = ok(await awsCli(emu, ['allocate-address', '--tag-specifications', 'ResourceType=elastic-ip,Tags=[{Key=role,Value=front}]']), 'allocate-address');
+    ok(await awsCli(emu, ['create-tags', '--resources', eip.AllocationId, '--tags', 'Key=zone,Value=a']), 'create-tags on an Elastic IP');
+    assert.deepEqual(await filter('Name=resource-type,Values=elastic-ip'), [`elastic-ip:${eip.AllocationId}:role=front`, `elastic-ip:${eip.AllocationId}:zone=a`]);
+    ok(await awsCli(emu, ['release-address', '--allocation-id', eip.AllocationId]), 'release-address');
     const before = emu.requests.count('DescribeTags');
     const paged = ok(await awsCli(emu, ['describe-tags', '--filters', `Name=resource-id,Values=${instanceId}`, '--page-size', '5']), 'describe-tags --page-size 5').Tags;
     assert.equal(paged.length, 8);
