@@ -16,7 +16,9 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI } from '../test/helpers/cli.js';
 import { bootSpecOf, readBaseRecord } from '../src/providers/local/base-record.js';
-import { baseDir } from '../src/providers/local/layout.js';
+import { BaseStore } from '../src/providers/local/bases.js';
+import { nullSink } from '../src/core/events.js';
+import { localSettingsSchema } from '../src/providers/local/settings.js';
 import { DEBIAN_BASE } from '../src/providers/local/settings.js';
 import { median } from './lib.js';
 import { runMeasured, timeSync, type MeasuredRun } from './measured-run.js';
@@ -125,9 +127,10 @@ async function compare(root: string, signal: AbortSignal): Promise<PackerCompare
     machineType: (qemuOption(first.argv ?? [], '-M', '-machine') ?? 'pc').split(',')[0]!.replace(/^type=/, ''),
     cpu: qemuOption(first.argv ?? [], '-cpu') ?? 'qemu64',
   };
-  const record = await readBaseRecord(baseDir(DEBIAN_BASE));
-  if (!record) throw new Error(`no ${DEBIAN_BASE} base in ${baseDir(DEBIAN_BASE)} after a build`);
-  const boot = bootSpecOf(baseDir(DEBIAN_BASE), record);
+  const baseFolder = new BaseStore(localSettingsSchema.parse({}), nullSink).folder(DEBIAN_BASE);
+  const record = await readBaseRecord(baseFolder);
+  if (!record) throw new Error(`no ${DEBIAN_BASE} base in ${baseFolder} after a build`);
+  const boot = bootSpecOf(baseFolder, record);
   if (!boot.kernel) throw new Error(`the ${DEBIAN_BASE} base has no kernel to boot directly`);
 
   const keyFile = join(root, 'packer-key');

@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { acceleratorArgs, chooseAccelerator, probeBootSector } from '../../src/providers/local/accelerator.js';
+import { acceleratorArgs, chooseAccelerator, hardwareFor, probeBootSector } from '../../src/providers/local/accelerator.js';
 import { cloudInitSeed, hostnameFor, machineArgs, type MachineSpec } from '../../src/providers/local/qemu-args.js';
 import { acquireLock } from '../../src/providers/local/lock.js';
 import { processMatches } from '../../src/providers/local/process.js';
-import { EARLY_FILES, GUEST_FILES, MASK_UNITS } from '../../src/providers/local/debian-guest.js';
+import { DISABLE_UNITS, EARLY_FILES, ENABLE_UNITS, GUEST_FILES, MASK_UNITS, debianRecipeKey } from '../../src/providers/local/debian-guest.js';
 import { hasPvhNote } from '../../src/providers/local/kernel.js';
 
 const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey test@host';
@@ -55,7 +55,7 @@ describe('local machine command line', () => {
     assert.equal(after(args, '-append')[0], 'root=/dev/vda rw systemd.hostname=app1.staging');
     for (const flag of ['-daemonize', '-no-reboot', '-nodefaults']) assert.ok(args.includes(flag), flag);
     assert.deepEqual(after(args, '-accel'), ['tcg,thread=multi']);
-    assert.deepEqual(acceleratorArgs('kvm'), ['-accel', 'kvm', '-cpu', 'host']);
+    assert.deepEqual(acceleratorArgs(hardwareFor('kvm')), ['-accel', 'kvm', '-cpu', 'host']);
     assert.ok(!args.includes('-blockdev'), 'no cloud-init seed for direct kernel boot');
   });
 
@@ -90,6 +90,12 @@ describe('local KVM probe and guest files', () => {
     assert.deepEqual([...sector.subarray(0, 4)], [0xb0, 0x31, 0xe6, 0xf4]);
   });
 
+  it('keys the debian-12 base by its recipe', () => {
+    assert.match(debianRecipeKey(8), /^[0-9a-f]{16}$/);
+    assert.equal(debianRecipeKey(8), debianRecipeKey(8));
+    assert.notEqual(debianRecipeKey(8), debianRecipeKey(16));
+  });
+
   it('tcg in the settings needs no probe', async () => {
     assert.deepEqual(await chooseAccelerator('tcg'), { accelerator: 'tcg', reason: 'accelerator: tcg in the settings' });
   });
@@ -100,7 +106,11 @@ describe('local KVM probe and guest files', () => {
     assert.match(byPath.get('/etc/systemd/network/80-provisional-dhcp.network')!, /Name=en\*[\s\S]*DHCP=yes/);
     assert.equal(byPath.get('/etc/machine-id'), '');
     assert.match(byPath.get('/etc/fstab')!, /^\/dev\/vda \/ ext4/);
-    assert.match(byPath.get('/etc/systemd/system/provisional-ssh-host-keys.service')!, /Before=ssh.service/);
+    const hostKeys = byPath.get('/etc/systemd/system/provisional-ssh-host-keys.service')!;
+    assert.match(hostKeys, /Before=ssh.service/);
+    assert.match(hostKeys, /-t ed25519/);
+    assert.match(byPath.get('/etc/systemd/system/ssh@.service.d/provisional.conf')!, /After=provisional-ssh-host-keys.service/);
+    assert.ok(ENABLE_UNITS.includes('ssh.socket') && DISABLE_UNITS.includes('ssh.service'), 'sshd started by its socket');
     assert.ok(MASK_UNITS.includes('apt-daily.timer'));
     assert.ok(EARLY_FILES.some((f) => f.path.startsWith('/etc/initramfs-tools/hooks/') && f.mode === 0o755));
   });

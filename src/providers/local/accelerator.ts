@@ -6,9 +6,11 @@
  * Only that status proves that KVM ran guest code. The probe runs once per process.
  */
 import { spawn } from 'node:child_process';
-import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cacheDir } from '../../core/paths.js';
+import { readJson, writeJsonAtomic } from './files.js';
 import { QEMU_SYSTEM } from './qemu.js';
 
 export type Accelerator = 'kvm' | 'tcg';
@@ -36,14 +38,37 @@ export function probeBootSector(): Buffer {
   return sector;
 }
 
-/** Command-line arguments that select an accelerator for a real machine. */
-export function acceleratorArgs(accelerator: Accelerator): string[] {
-  // With KVM the host CPU model is what makes guests fast; it is also what the probe checked.
-  // Under TCG `max` gives the guest every feature QEMU can emulate (x86-64-v2+ userlands need some).
-  return accelerator === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
+/**
+ * The emulated hardware of a machine, chosen per accelerator. Under KVM the guest runs on the
+ * host's CPU and the machine type costs nothing. Under TCG every guest instruction is translated,
+ * so the hardware is chosen by what boots fastest (bench/boot-levers.ts, figures in BENCHMARKS.md).
+ */
+export interface GuestHardware {
+  /** The -accel value. */
+  accel: string;
+  /** The -M value. */
+  machine: string;
+  /** The -cpu value. */
+  cpu: string;
 }
 
-/** Runs the probe guest under KVM; resolves with undefined when KVM works, or the reason it does not. */
+export function hardwareFor(accelerator: Accelerator): GuestHardware {
+  // With KVM the host CPU model is what makes guests fast; it is also what the probe checked.
+  if (accelerator === 'kvm') return { accel: 'kvm', machine: 'q35', cpu: 'host' };
+  return { accel: 'tcg,thread=multi', machine: 'q35', cpu: 'max' };
+}
+
+/** Command-line arguments that select an accelerator (and the CPU model that goes with it). */
+export function acceleratorArgs(hardware: GuestHardware): string[] {
+  return ['-accel', hardware.accel, '-cpu', hardware.cpu];
+}
+
+/**
+ * Runs the probe guest under KVM, and the same guest under TCG at the same time; resolves with
+ * undefined when KVM works, or the reason it does not. Under nested virtualisation KVM can run the
+ * probe and still be unusable: seconds for 512 bytes of real mode (TCG: a tenth of a second), and
+ * a Linux guest stalls. KVM counts as working only if it is not much slower than TCG.
+ */
 export async function probeKvm(): Promise<string | undefined> {
   try {
     await access('/dev/kvm', constants.R_OK | constants.W_OK);
@@ -54,8 +79,8 @@ export async function probeKvm(): Promise<string | undefined> {
   try {
     const image = join(dir, 'boot.img');
     await writeFile(image, probeBootSector());
-    const args = [
-      ...acceleratorArgs('kvm'),
+    const args = (hardware: GuestHardware) => [
+      ...acceleratorArgs(hardware),
       '-M', 'pc',
       '-nodefaults',
       '-no-user-config',
@@ -64,22 +89,44 @@ export async function probeKvm(): Promise<string | undefined> {
       '-device', `isa-debug-exit,iobase=0x${DEBUG_EXIT_PORT.toString(16)},iosize=0x04`,
       '-drive', `file=${image.replaceAll(',', ',,')},format=raw,if=ide,snapshot=on`,
     ];
-    const { status, stderr, timedOut } = await runProbe(args);
-    if (status === PROBE_EXIT_STATUS) return undefined;
-    const said = stderr
+    const kvmRun = runProbe(args(hardwareFor('kvm')));
+    const tcg = await runProbe(args({ ...hardwareFor('tcg'), cpu: 'qemu64' })).result;
+    // Once TCG is done, KVM gets twice its time (plus slack for QEMU's start-up) and no more.
+    const tooSlow = tcg.status === PROBE_EXIT_STATUS ? setTimeout(() => kvmRun.kill(), Math.max(0, 2 * tcg.ms + KVM_SLACK_MS - kvmRun.elapsed())) : undefined;
+    const kvm = await kvmRun.result;
+    clearTimeout(tooSlow);
+    if (kvm.status === PROBE_EXIT_STATUS) return undefined;
+    if (kvm.killed) {
+      return `KVM took over ${((2 * tcg.ms + KVM_SLACK_MS) / 1000).toFixed(1)} s to run a probe guest that software emulation ran in ${(tcg.ms / 1000).toFixed(1)} s (nested virtualisation?)`;
+    }
+    const said = kvm.stderr
       .split('\n')
       .map((l) => l.replace(/^qemu-system-x86_64:\s*/, '').replace(/^error:\s*/, '').trim())
       .filter((l) => l && !l.startsWith('warning:'));
-    if (timedOut) return `a probe guest did not finish under KVM within ${PROBE_TIMEOUT_MS / 1000} s`;
-    return said[0] ?? `a probe guest under KVM ended with status ${status}`;
+    if (kvm.timedOut) return `a probe guest did not finish under KVM within ${PROBE_TIMEOUT_MS / 1000} s`;
+    return said[0] ?? `a probe guest under KVM ended with status ${kvm.status}`;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-function runProbe(args: string[]): Promise<{ status: number | null; stderr: string; timedOut: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(QEMU_SYSTEM, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+/** How much slower than TCG (beyond twice) a working KVM may start and run the probe: QEMU's start-up varies. */
+const KVM_SLACK_MS = 500;
+
+interface ProbeResult {
+  status: number | null;
+  stderr: string;
+  timedOut: boolean;
+  /** Killed by kill() (too slow), not by the time limit. */
+  killed: boolean;
+  ms: number;
+}
+
+function runProbe(args: string[]): { result: Promise<ProbeResult>; kill(): void; elapsed(): number } {
+  const started = performance.now();
+  const child = spawn(QEMU_SYSTEM, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let killed = false;
+  const result = new Promise<ProbeResult>((resolve) => {
     let stderr = '';
     let timedOut = false;
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -87,15 +134,21 @@ function runProbe(args: string[]): Promise<{ status: number | null; stderr: stri
       timedOut = true;
       child.kill('SIGKILL');
     }, PROBE_TIMEOUT_MS);
-    child.on('error', (err) => {
+    const done = (status: number | null, said: string) => {
       clearTimeout(timer);
-      resolve({ status: null, stderr: err.message, timedOut: false });
-    });
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stderr, timedOut });
-    });
+      resolve({ status, stderr: said, timedOut, killed, ms: performance.now() - started });
+    };
+    child.on('error', (err) => done(null, err.message));
+    child.on('close', (status) => done(status, stderr));
   });
+  return {
+    result,
+    kill: () => {
+      killed = true;
+      child.kill('SIGKILL');
+    },
+    elapsed: () => performance.now() - started,
+  };
 }
 
 let probed: Promise<string | undefined> | undefined;
@@ -103,11 +156,29 @@ let probed: Promise<string | undefined> | undefined;
 /** Picks the accelerator for a setting; the KVM probe runs at most once per process. */
 export async function chooseAccelerator(setting: 'auto' | 'kvm' | 'tcg'): Promise<AcceleratorChoice> {
   if (setting === 'tcg') return { accelerator: 'tcg', reason: 'accelerator: tcg in the settings' };
-  probed ??= probeKvm();
+  probed ??= rememberedProbe();
   const problem = await probed;
   if (!problem) return { accelerator: 'kvm', reason: 'KVM works' };
   if (setting === 'kvm') {
     return { accelerator: 'kvm', reason: `accelerator: kvm in the settings, but KVM is unusable: ${problem}`, unusable: problem };
   }
   return { accelerator: 'tcg', reason: `KVM unusable: ${problem}` };
+}
+
+/**
+ * The probe's answer is kept for the rest of the host's boot (keyed by its boot id): whether KVM
+ * works does not change while the machine runs, and the probe would cost every command its time.
+ */
+async function rememberedProbe(): Promise<string | undefined> {
+  const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
+  const file = join(cacheDir(), 'kvm-probe.json');
+  const kept = bootId ? await readJson<{ bootId: string; problem: string | null }>(file).catch(() => undefined) : undefined;
+  if (kept?.bootId === bootId) return kept.problem ?? undefined;
+  const problem = await probeKvm();
+  if (bootId) {
+    await mkdir(cacheDir(), { recursive: true })
+      .then(() => writeJsonAtomic(file, { bootId, problem: problem ?? null }))
+      .catch(() => undefined);
+  }
+  return problem;
 }

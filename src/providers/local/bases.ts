@@ -14,6 +14,7 @@ import type { BaseImage } from '../types.js';
 import { bootSpecOf, readBaseRecord, type BaseRecord, type BootSpec } from './base-record.js';
 import { removeTree, writeJsonAtomic } from './files.js';
 import { basesDir } from './layout.js';
+import { debianRecipeKey } from './debian-guest.js';
 import { acquireLock } from './lock.js';
 import { DEBIAN_BASE, type BaseSettings, type LocalSettings } from './settings.js';
 
@@ -41,7 +42,7 @@ export class BaseStore {
    * checksum downloads a new one beside the old, which the versions built on it still use.
    */
   folder(ref: string): string {
-    if (ref === DEBIAN_BASE) return join(basesDir(), DEBIAN_BASE);
+    if (ref === DEBIAN_BASE) return join(basesDir(), `${DEBIAN_BASE}@${debianRecipeKey(this.settings['disk-size'])}`);
     const base = this.settings.bases[ref];
     if (!base) {
       throw new UserFacingError(`the local provider has no base image "${ref}" (it has: ${this.refs().join(', ')})`, {

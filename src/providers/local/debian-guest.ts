@@ -1,8 +1,13 @@
+import { createHash } from 'node:crypto';
+
 /**
  * What makes a debootstrapped Debian a bootable, reachable machine under QEMU: the files written
  * into the root file system before it becomes a disk, and the units to enable or mask.
  * Plain data, so that it can be read (and tested) apart from the build.
  */
+
+/** The Debian release of the built-in base. */
+export const SUITE = 'bookworm';
 
 export interface GuestFile {
   path: string;
@@ -50,23 +55,35 @@ export const GUEST_FILES: GuestFile[] = [
   { path: '/etc/machine-id', content: '' },
   {
     // The build pipeline deletes the host keys before a snapshot so that each server gets its
-    // own. Only ed25519 and ECDSA: an RSA key takes 5-10 s to generate under TCG, on every first boot.
+    // own. Only ed25519: under TCG each ssh-keygen costs seconds of the first boot (RSA 5-10 s).
+    // Early (no default dependencies: it needs only the root file system, mounted rw by the
+    // kernel, and entropy, which virtio-rng gives), beside the rest of the boot, not after it.
     path: '/etc/systemd/system/provisional-ssh-host-keys.service',
     content: [
       '[Unit]',
       'Description=Generate missing SSH host keys',
-      'Before=ssh.service',
+      'DefaultDependencies=no',
+      'After=local-fs.target',
+      'Before=ssh.service shutdown.target',
+      'Conflicts=shutdown.target',
       'ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key',
       '',
       '[Service]',
       'Type=oneshot',
       "ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key",
-      "ExecStart=/bin/sh -c 'test -e /etc/ssh/ssh_host_ecdsa_key || exec /usr/bin/ssh-keygen -q -t ecdsa -N \"\" -f /etc/ssh/ssh_host_ecdsa_key'",
       '',
       '[Install]',
-      'WantedBy=multi-user.target',
+      'WantedBy=sysinit.target',
       '',
     ].join('\n'),
+  },
+  {
+    // sshd started by its socket (Debian's ssh.socket), one `sshd -i` per connection: it answers
+    // as soon as the socket and the host key are there, without waiting for network.target
+    // (systemd-networkd's start) or a daemon's own start. sshd re-executes itself for every
+    // connection anyway, so a connection costs the same. Each connection needs the host key.
+    path: '/etc/systemd/system/ssh@.service.d/provisional.conf',
+    content: ['[Unit]', 'Wants=provisional-ssh-host-keys.service', 'After=provisional-ssh-host-keys.service', ''].join('\n'),
   },
   {
     path: '/etc/ssh/sshd_config.d/50-provisional.conf',
@@ -76,7 +93,6 @@ export const GUEST_FILES: GuestFile[] = [
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'HostKey /etc/ssh/ssh_host_ed25519_key',
-      'HostKey /etc/ssh/ssh_host_ecdsa_key',
       // A machine can be reached with the key it was launched with even when an image left its
       // own /root/.ssh/authorized_keys (tmpfiles' f^ only writes the credential into a missing file).
       'Match User root',
@@ -87,7 +103,10 @@ export const GUEST_FILES: GuestFile[] = [
 ];
 
 /** Services and sockets to start at boot. */
-export const ENABLE_UNITS = ['systemd-networkd.service', 'provisional-ssh-host-keys.service'];
+export const ENABLE_UNITS = ['systemd-networkd.service', 'provisional-ssh-host-keys.service', 'ssh.socket'];
+
+/** Installed enabled by their packages, replaced by the units above (ssh.socket starts sshd). */
+export const DISABLE_UNITS = ['ssh.service'];
 
 /**
  * Units masked because they slow a boot or get in a build's way: the apt timers would take the
@@ -100,6 +119,11 @@ export const MASK_UNITS = [
   'systemd-firstboot.service',
   'e2scrub_all.timer',
   'e2scrub_reap.service',
+  // Modules for hardware these machines do not have (no display, no EFI, no device mapper);
+  // each is a modprobe run at boot, seconds of CPU under TCG.
+  'modprobe@drm.service',
+  'modprobe@efi_pstore.service',
+  'modprobe@dm_mod.service',
 ];
 
 /** Left behind by the package installation and must not be shared by every machine. */
@@ -135,3 +159,19 @@ export const DPKG_EXCLUDES = [
   'path-exclude=/usr/share/locale/*',
   'path-include=/usr/share/locale/locale.alias',
 ];
+
+/**
+ * Bumped when the build itself (debian-base.ts) changes in a way the data above does not show.
+ * 2: ssh.service disabled for ssh.socket.
+ */
+const RECIPE_REVISION = 2;
+
+/**
+ * A short key of everything that decides what the debian-12 base is: its cache folder is named
+ * by it, so a changed recipe builds a new base (beside the old one, which the versions built on
+ * it keep using) instead of reusing a base made the old way.
+ */
+export function debianRecipeKey(diskSizeGiB: number): string {
+  const recipe = { RECIPE_REVISION, suite: SUITE, diskSizeGiB, DEBIAN_APPEND, EARLY_FILES, GUEST_FILES, ENABLE_UNITS, DISABLE_UNITS, MASK_UNITS, REMOVE_FILES, DEBIAN_PACKAGES, DPKG_EXCLUDES };
+  return createHash('sha256').update(JSON.stringify(recipe)).digest('hex').slice(0, 16);
+}

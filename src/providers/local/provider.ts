@@ -226,7 +226,8 @@ async function waitForExit(record: MachineRecord, ms: number, signal: AbortSigna
   while (performance.now() < deadline) {
     if (!(await isRunning(record))) return true;
     if (signal.aborted) throw new CancelledError();
-    await sleep(200, signal);
+    // Often: every poll interval is waited in full by every build (and a check is cheap, /proc).
+    await sleep(50, signal);
   }
   return !(await isRunning(record));
 }

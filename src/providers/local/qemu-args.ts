@@ -1,7 +1,7 @@
 /**
  * The QEMU command line of a machine, as a pure function of what the machine is.
  */
-import { acceleratorArgs, type Accelerator } from './accelerator.js';
+import { acceleratorArgs, hardwareFor, type Accelerator, type GuestHardware } from './accelerator.js';
 import type { BootSpec } from './base-record.js';
 import { optionValue } from './qemu.js';
 import type { PortForward } from './settings.js';
@@ -24,6 +24,8 @@ export interface MachineSpec {
   pidFile: string;
   /** A NoCloud seed folder for cloud-init, for images booted through their own boot loader. */
   seedDir?: string;
+  /** Replaces parts of the hardware chosen for the accelerator (bench/boot-levers.ts compares them). */
+  hardware?: Partial<GuestHardware>;
 }
 
 /** systemd's credential for root's authorized_keys (systemd >= 252, tmpfiles.d/provision.conf). */
@@ -50,10 +52,11 @@ export function machineArgs(spec: MachineSpec): string[] {
     `hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
     ...spec.ports.map((p) => `hostfwd=tcp:${p.address}:${p.hostPort}-:${p.guestPort}`),
   ];
+  const hardware = { ...hardwareFor(spec.accelerator), ...spec.hardware };
   const args = [
     '-name', optionValue(spec.name),
-    ...acceleratorArgs(spec.accelerator),
-    '-M', 'q35',
+    ...acceleratorArgs(hardware),
+    '-M', hardware.machine,
     '-smp', String(spec.cpus),
     '-m', String(spec.memoryMiB),
     '-nodefaults',

@@ -1,0 +1,266 @@
+/**
+ * What each boot lever is worth: the debian-12 base booted the way the local provider boots it
+ * (the same command line, from qemu-args.ts), one lever changed at a time, timed from QEMU's start
+ * to sshd answering (its "SSH-2.0-" banner through the forwarded port). Median of BOOT_RUNS runs
+ * (default 3; each boot costs 15-60 s under TCG), with the load average before each lever.
+ *
+ *   node dist/bench/boot-levers.js [group ...]     groups: machine cpu tb cmdline initrd parallel analyze
+ *
+ * `analyze` boots once with a key and prints `systemd-analyze critical-chain` and `blame`.
+ * The base is the ready debian-12 in the cache (built first if missing), or BOOT_BASE=<folder>.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { createConnection, createServer } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hardwareFor, type GuestHardware } from '../src/providers/local/accelerator.js';
+import { bootSpecOf, readBaseRecord, type BootSpec } from '../src/providers/local/base-record.js';
+import { BaseStore } from '../src/providers/local/bases.js';
+import { machineArgs } from '../src/providers/local/qemu-args.js';
+import { QEMU_SYSTEM } from '../src/providers/local/qemu.js';
+import { DEBIAN_BASE, localSettingsSchema } from '../src/providers/local/settings.js';
+import { nullSink } from '../src/core/events.js';
+import { median } from './lib.js';
+
+const RUNS = Number(process.env['BOOT_RUNS'] ?? 3);
+const BOOT_TIMEOUT_MS = 300_000;
+
+export interface Lever {
+  group: string;
+  label: string;
+  hardware?: Partial<GuestHardware>;
+  /** Replaces the base's kernel command line. */
+  append?: (base: string) => string;
+  /** Boot without the base's initrd. */
+  noInitrd?: boolean;
+  /** Boot with the base's initrd decompressed (the kernel takes a plain cpio archive too). */
+  plainInitrd?: boolean;
+  cpus?: number;
+  /** Machines booted at once (the figure is the last one's). */
+  machines?: number;
+}
+
+const tcg = hardwareFor('tcg');
+
+function levers(): Lever[] {
+  const all: Lever[] = [
+    { group: 'machine', label: `q35, -cpu max (before)`, hardware: { machine: 'q35', cpu: 'max', accel: 'tcg,thread=multi' } },
+    { group: 'machine', label: 'pc, -cpu max', hardware: { machine: 'pc', cpu: 'max' } },
+    { group: 'machine', label: 'pc, QEMU default CPU (qemu64)', hardware: { machine: 'pc', cpu: 'qemu64' } },
+    { group: 'machine', label: 'q35, QEMU default CPU (qemu64)', hardware: { machine: 'q35', cpu: 'qemu64' } },
+    { group: 'cpu', label: `${tcg.machine}, -cpu Nehalem (x86-64-v2)`, hardware: { cpu: 'Nehalem' } },
+    { group: 'cpu', label: `${tcg.machine}, -cpu Haswell-noTSX (x86-64-v3)`, hardware: { cpu: 'Haswell-noTSX' } },
+    { group: 'cpu', label: `${tcg.machine}, -cpu qemu64`, hardware: { cpu: 'qemu64' } },
+    { group: 'cpu', label: `${tcg.machine}, -cpu max`, hardware: { cpu: 'max' } },
+    { group: 'tb', label: 'tb-size default (thread=multi)', hardware: { accel: 'tcg,thread=multi' } },
+    { group: 'tb', label: 'tb-size=64 MiB', hardware: { accel: 'tcg,thread=multi,tb-size=64' } },
+    { group: 'tb', label: 'tb-size=512 MiB', hardware: { accel: 'tcg,thread=multi,tb-size=512' } },
+    { group: 'tb', label: 'thread=single', hardware: { accel: 'tcg,thread=single' } },
+    { group: 'cmdline', label: 'the base command line', append: (a) => a },
+    { group: 'cmdline', label: '+ loglevel=0 (no console output)', append: (a) => `${a} loglevel=0` },
+    { group: 'cmdline', label: '+ no console=ttyS0', append: (a) => a.replace(/\s*console=\S+/, '') },
+    { group: 'cmdline', label: '+ tsc=reliable no_timer_check', append: (a) => `${a} tsc=reliable no_timer_check` },
+    { group: 'cmdline', label: '+ mitigations=off', append: (a) => `${a} mitigations=off` },
+    { group: 'cmdline', label: '+ systemd.show_status=false', append: (a) => `${a} systemd.show_status=false` },
+    { group: 'initrd', label: 'with the base initrd', noInitrd: false },
+    { group: 'initrd', label: 'the base initrd, uncompressed', plainInitrd: true },
+    { group: 'initrd', label: 'no initrd', noInitrd: true, append: (a) => `${a} panic=-1` },
+  ];
+  for (const cpus of [1, 2]) {
+    for (const machines of [1, 2, 3]) all.push({ group: 'parallel', label: `${machines} at once, ${cpus} vCPU each`, cpus, machines });
+  }
+  return all;
+}
+
+interface Booted {
+  child: ChildProcess;
+  port: number;
+  dir: string;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function start(boot: BootSpec, lever: Lever, key: string, index: number): Promise<Booted> {
+  const dir = mkdtempSync(join(tmpdir(), 'boot-lever-'));
+  const overlay = join(dir, 'overlay.qcow2');
+  const made = spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', boot.baseDisk, overlay]);
+  if (made.status !== 0) throw new Error(`qemu-img: ${made.stderr}`);
+  const port = await freePort();
+  const append = lever.append ? lever.append(boot.append ?? '') : boot.append;
+  const args = machineArgs({
+    dir,
+    name: `lever-${index}`,
+    hostname: `lever-${index}`,
+    accelerator: 'tcg',
+    memoryMiB: 1024,
+    cpus: lever.cpus ?? 2,
+    overlay,
+    boot: { ...boot, append, initrd: lever.noInitrd ? undefined : lever.plainInitrd ? plainInitrd(boot.initrd!) : boot.initrd },
+    sshPort: port,
+    ports: [],
+    authorizedKey: key,
+    qmp: join(dir, 'qmp.sock'),
+    serialLog: join(dir, 'serial.log'),
+    pidFile: join(dir, 'qemu.pid'),
+    hardware: lever.hardware,
+  }).filter((a) => a !== '-daemonize');
+  const child = spawn(QEMU_SYSTEM, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return { child, port, dir };
+}
+
+/** QEMU processes still running: killed if the bench is interrupted. */
+const live = new Set<ChildProcess>();
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    for (const child of live) child.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
+let plainInitrdPath: string | undefined;
+
+function plainInitrd(initrd: string): string {
+  if (!plainInitrdPath) {
+    plainInitrdPath = join(mkdtempSync(join(tmpdir(), 'boot-levers-initrd-')), 'initrd.cpio');
+    const data = readFileSync(initrd);
+    writeFileSync(plainInitrdPath, data[0] === 0x1f && data[1] === 0x8b ? gunzipSync(data) : zstdOrPlain(initrd, data));
+  }
+  return plainInitrdPath;
+}
+
+function zstdOrPlain(path: string, data: Buffer): Buffer {
+  // zstd magic 28 b5 2f fd (initramfs-tools' default compression in newer releases).
+  if (data.readUInt32LE(0) !== 0xfd2fb528) return data;
+  return spawnSync('zstd', ['-dc', path], { maxBuffer: 1 << 30 }).stdout;
+}
+
+/** Resolves when the port answers with an SSH banner (QEMU's forwarder accepts before the guest listens). */
+function banner(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.on('data', (d) => done(d.toString('latin1').startsWith('SSH-')));
+    socket.on('error', () => done(false));
+    socket.on('close', () => done(false));
+  });
+}
+
+/** CPU time (user + system) QEMU has used so far, in ms: steadier than wall time on a busy machine. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the command name.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+async function waitForSsh(m: Booted, started: number): Promise<{ ms: number; cpuMs: number }> {
+  while (performance.now() - started < BOOT_TIMEOUT_MS) {
+    if (m.child.exitCode !== null) throw new Error(`QEMU exited with ${m.child.exitCode}`);
+    if (await banner(m.port)) return { ms: performance.now() - started, cpuMs: cpuMs(m.child.pid!) };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('no SSH banner within the time limit');
+}
+
+async function stop(m: Booted): Promise<void> {
+  if (m.child.exitCode === null) {
+    const exited = new Promise((r) => m.child.once('exit', r));
+    m.child.kill('SIGKILL');
+    await exited;
+  }
+  rmSync(m.dir, { recursive: true, force: true });
+}
+
+/** One boot of `lever.machines` machines at once; the time until the last one answers, and their CPU time. */
+export async function bootOnce(boot: BootSpec, lever: Lever, key: string): Promise<{ ms: number; cpuMs: number }> {
+  const started = performance.now();
+  const machines = await Promise.all(Array.from({ length: lever.machines ?? 1 }, (_, i) => start(boot, lever, key, i)));
+  try {
+    const times = await Promise.all(machines.map((m) => waitForSsh(m, started)));
+    return { ms: Math.max(...times.map((t) => t.ms)), cpuMs: times.reduce((sum, t) => sum + t.cpuMs, 0) };
+  } finally {
+    await Promise.all(machines.map(stop));
+  }
+}
+
+async function readyBase(): Promise<BootSpec> {
+  const dir = process.env['BOOT_BASE'];
+  if (dir) {
+    const record = await readBaseRecord(dir);
+    if (!record) throw new Error(`${dir} has no base.json`);
+    return bootSpecOf(dir, record);
+  }
+  const store = new BaseStore(localSettingsSchema.parse({}), nullSink);
+  return (await store.prepare(DEBIAN_BASE, new AbortController().signal)).boot;
+}
+
+function keyPair(dir: string): { privateKey: string; publicKey: string } {
+  const privateKey = join(dir, 'id_ed25519');
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', privateKey]);
+  return { privateKey, publicKey: spawnSync('cat', [`${privateKey}.pub`], { encoding: 'utf8' }).stdout };
+}
+
+async function analyze(boot: BootSpec, publicKey: string, privateKey: string): Promise<void> {
+  const m = await start(boot, { group: 'analyze', label: 'analyze' }, publicKey, 0);
+  try {
+    const { ms } = await waitForSsh(m, performance.now());
+    console.log(`\nbooted to SSH in ${(ms / 1000).toFixed(1)} s; on the guest:`);
+    const ssh = (cmd: string) =>
+      spawnSync('ssh', ['-i', privateKey, '-p', String(m.port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', 'root@127.0.0.1', cmd], { encoding: 'utf8' }).stdout;
+    // Waiting for the boot to settle, so that systemd-analyze has the whole picture.
+    console.log(ssh('systemctl is-system-running --wait >/dev/null; systemd-analyze; systemd-analyze critical-chain ssh.service; systemd-analyze blame | head -25; systemctl list-units --state=failed --no-legend'));
+  } finally {
+    await stop(m);
+  }
+}
+
+async function main(): Promise<void> {
+  const groups = process.argv.slice(2);
+  const boot = await readyBase();
+  const work = mkdtempSync(join(tmpdir(), 'boot-levers-'));
+  const { privateKey, publicKey } = keyPair(work);
+  console.log(`base: ${boot.baseDisk}\nkernel: ${boot.kernel}\ninitrd: ${boot.initrd}\nappend: ${boot.append}\ndefault TCG hardware: ${JSON.stringify(tcg)}\nruns per lever: ${RUNS}\n`);
+  if (groups.includes('analyze')) await analyze(boot, publicKey, privateKey);
+  const chosen = levers().filter((l) => groups.length === 0 || groups.includes(l.group));
+  if (chosen.length) {
+    console.log('| group | lever | boot to SSH, median | runs (s) | QEMU CPU time to SSH, median | load average before |');
+    console.log('| --- | --- | --- | --- | --- | --- |');
+  }
+  for (const lever of chosen) {
+    const load = loadavg()[0]!.toFixed(2);
+    const times: number[] = [];
+    const cpu: number[] = [];
+    let failed: string | undefined;
+    for (let i = 0; i < RUNS && !failed; i++) {
+      try {
+        const t = await bootOnce(boot, lever, publicKey);
+        times.push(t.ms);
+        cpu.push(t.cpuMs);
+      } catch (err) {
+        failed = (err as Error).message;
+      }
+    }
+    const figure = failed ? `did not boot: ${failed}` : `${(median(times) / 1000).toFixed(1)} s`;
+    const cpuFigure = cpu.length ? `${(median(cpu) / 1000).toFixed(1)} s` : '-';
+    console.log(`| ${lever.group} | ${lever.label} | ${figure} | ${times.map((t) => (t / 1000).toFixed(1)).join(', ')} | ${cpuFigure} | ${load} |`);
+  }
+  rmSync(work, { recursive: true, force: true });
+}
+
+await main();
