@@ -25,7 +25,8 @@ import { runMeasured, timeSync, type MeasuredRun } from './measured-run.js';
 import { packerTemplate } from './packer-template.js';
 import { cpuBusy, describeVm, otherCpuShare, qemuOption, stopQemuUnder, waitForQuiet, watchQemu } from './qemu-watch.js';
 
-const RUNS = 3;
+/** BENCH_RUNS=1 for a quick look (the figures are then single runs). */
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
 /** Provisional's defaults (the project keeps them); Packer gets the same. */
 const MEMORY_MIB = 1024;
 const CPUS = 2;

@@ -19,7 +19,6 @@ import { extractPvhKernel } from './kernel.js';
 import {
   DEBIAN_APPEND,
   DEBIAN_PACKAGES,
-  DISABLE_UNITS,
   DPKG_EXCLUDES,
   EARLY_FILES,
   ENABLE_UNITS,
@@ -101,7 +100,6 @@ export async function buildDebianBase(opts: DebianBuildOptions): Promise<Omit<Ba
   for (const file of REMOVE_FILES) await rm(join(rootDir, file), { force: true });
   const chroot = (args: string[]) =>
     run('chroot', [rootDir, ...args], { signal, timeoutMs: 60_000, operation: `configuring the debian-12 base (${args.join(' ')})` });
-  await chroot(['systemctl', 'disable', ...DISABLE_UNITS]);
   await chroot(['systemctl', 'enable', ...ENABLE_UNITS]);
   await chroot(['systemctl', 'mask', ...MASK_UNITS]);
 

@@ -78,12 +78,37 @@ export const GUEST_FILES: GuestFile[] = [
     ].join('\n'),
   },
   {
-    // sshd started by its socket (Debian's ssh.socket), one `sshd -i` per connection: it answers
-    // as soon as the socket and the host key are there, without waiting for network.target
-    // (systemd-networkd's start) or a daemon's own start. sshd re-executes itself for every
-    // connection anyway, so a connection costs the same. Each connection needs the host key.
-    path: '/etc/systemd/system/ssh@.service.d/provisional.conf',
-    content: ['[Unit]', 'Wants=provisional-ssh-host-keys.service', 'After=provisional-ssh-host-keys.service', ''].join('\n'),
+    // Debian's ssh.service, but not after network.target: sshd listens on every address and
+    // needs none configured to start; waiting for systemd-networkd's start held it back by
+    // seconds under TCG. Without its `sshd -t` pre-check: one sshd process less at boot (a bad
+    // configuration still fails the start, with sshd's own message). A file of the same name in
+    // /etc replaces the package's unit; the package has enabled it already.
+    path: '/etc/systemd/system/ssh.service',
+    content: [
+      '[Unit]',
+      'Description=OpenBSD Secure Shell server',
+      'Documentation=man:sshd(8) man:sshd_config(5)',
+      'After=auditd.service provisional-ssh-host-keys.service',
+      'Wants=provisional-ssh-host-keys.service',
+      'ConditionPathExists=!/etc/ssh/sshd_not_to_be_run',
+      '',
+      '[Service]',
+      'EnvironmentFile=-/etc/default/ssh',
+      'ExecStart=/usr/sbin/sshd -D $SSHD_OPTS',
+      'ExecReload=/usr/sbin/sshd -t',
+      'ExecReload=/bin/kill -HUP $MAINPID',
+      'KillMode=process',
+      'Restart=on-failure',
+      'RestartPreventExitStatus=255',
+      'Type=notify',
+      'RuntimeDirectory=sshd',
+      'RuntimeDirectoryMode=0755',
+      '',
+      '[Install]',
+      'WantedBy=multi-user.target',
+      'Alias=sshd.service',
+      '',
+    ].join('\n'),
   },
   {
     path: '/etc/ssh/sshd_config.d/50-provisional.conf',
@@ -103,10 +128,7 @@ export const GUEST_FILES: GuestFile[] = [
 ];
 
 /** Services and sockets to start at boot. */
-export const ENABLE_UNITS = ['systemd-networkd.service', 'provisional-ssh-host-keys.service', 'ssh.socket'];
-
-/** Installed enabled by their packages, replaced by the units above (ssh.socket starts sshd). */
-export const DISABLE_UNITS = ['ssh.service'];
+export const ENABLE_UNITS = ['systemd-networkd.service', 'provisional-ssh-host-keys.service'];
 
 /**
  * Units masked because they slow a boot or get in a build's way: the apt timers would take the
@@ -162,7 +184,7 @@ export const DPKG_EXCLUDES = [
 
 /**
  * Bumped when the build itself (debian-base.ts) changes in a way the data above does not show.
- * 2: ssh.service disabled for ssh.socket.
+ * 2: ssh.service replaced (GUEST_FILES) before being enabled.
  */
 const RECIPE_REVISION = 2;
 
@@ -172,6 +194,6 @@ const RECIPE_REVISION = 2;
  * it keep using) instead of reusing a base made the old way.
  */
 export function debianRecipeKey(diskSizeGiB: number): string {
-  const recipe = { RECIPE_REVISION, suite: SUITE, diskSizeGiB, DEBIAN_APPEND, EARLY_FILES, GUEST_FILES, ENABLE_UNITS, DISABLE_UNITS, MASK_UNITS, REMOVE_FILES, DEBIAN_PACKAGES, DPKG_EXCLUDES };
+  const recipe = { RECIPE_REVISION, suite: SUITE, diskSizeGiB, DEBIAN_APPEND, EARLY_FILES, GUEST_FILES, ENABLE_UNITS, MASK_UNITS, REMOVE_FILES, DEBIAN_PACKAGES, DPKG_EXCLUDES };
   return createHash('sha256').update(JSON.stringify(recipe)).digest('hex').slice(0, 16);
 }
