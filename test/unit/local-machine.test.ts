@@ -59,6 +59,14 @@ describe('local machine command line', () => {
     assert.ok(!args.includes('-blockdev'), 'no cloud-init seed for direct kernel boot');
   });
 
+  it('chooses the guest hardware per accelerator', () => {
+    const args = (accelerator: 'kvm' | 'tcg') => machineArgs(spec({ accelerator }));
+    assert.deepEqual([after(args('kvm'), '-M'), after(args('kvm'), '-cpu')], [['q35'], ['host']]);
+    // Under TCG the cheapest hardware to emulate (bench/boot-levers.ts).
+    assert.deepEqual([after(args('tcg'), '-M'), after(args('tcg'), '-cpu')], [['pc'], ['qemu64']]);
+    assert.deepEqual(after(machineArgs(spec({ hardware: { cpu: 'max' } })), '-cpu'), ['max']);
+  });
+
   it('doubles commas in paths (QEMU option syntax)', () => {
     const args = machineArgs(spec({ overlay: '/data/a,b/overlay.qcow2', qmp: '/data/a,b/qmp.sock' }));
     assert.ok(after(args, '-drive')[0]!.startsWith('file=/data/a,,b/overlay.qcow2,'));
