@@ -65,6 +65,9 @@ describe('local machine command line', () => {
     // Under TCG the cheapest hardware to emulate (bench/boot-levers.ts).
     assert.deepEqual([after(args('tcg'), '-M'), after(args('tcg'), '-cpu')], [['pc'], ['qemu64']]);
     assert.deepEqual(after(machineArgs(spec({ hardware: { cpu: 'max' } })), '-cpu'), ['max']);
+    // A configured base boots its own loader and may need x86-64-v2 or later.
+    const firmware = machineArgs(spec({ boot: { baseRef: 'rocky', baseBuildId: 'b', baseDisk: '/c/d.img' }, seedDir: '/s' }));
+    assert.deepEqual(after(firmware, '-cpu'), ['max']);
   });
 
   it('doubles commas in paths (QEMU option syntax)', () => {

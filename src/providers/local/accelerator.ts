@@ -52,12 +52,17 @@ export interface GuestHardware {
   cpu: string;
 }
 
-export function hardwareFor(accelerator: Accelerator): GuestHardware {
+/**
+ * `ownKernel`: the machine boots a kernel given on QEMU's command line (the built-in debian-12,
+ * whose userland runs on any x86-64). A configured base boots its own loader and may need
+ * x86-64-v2 or later (RHEL 9 and its rebuilds do): it gets every feature QEMU emulates.
+ */
+export function hardwareFor(accelerator: Accelerator, ownKernel = true): GuestHardware {
   // With KVM the host CPU model is what makes guests fast; it is also what the probe checked.
   if (accelerator === 'kvm') return { accel: 'kvm', machine: 'q35', cpu: 'host' };
   // Under TCG: `pc` and QEMU's default CPU model. `max` makes the guest kernel use every feature
   // QEMU can emulate, slowly: about a fifth more CPU time to boot; `q35` costs about the same as `pc`.
-  return { accel: 'tcg,thread=multi', machine: 'pc', cpu: 'qemu64' };
+  return { accel: 'tcg,thread=multi', machine: 'pc', cpu: ownKernel ? 'qemu64' : 'max' };
 }
 
 /** Command-line arguments that select an accelerator (and the CPU model that goes with it). */

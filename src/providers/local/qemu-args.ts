@@ -52,7 +52,7 @@ export function machineArgs(spec: MachineSpec): string[] {
     `hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
     ...spec.ports.map((p) => `hostfwd=tcp:${p.address}:${p.hostPort}-:${p.guestPort}`),
   ];
-  const hardware = { ...hardwareFor(spec.accelerator), ...spec.hardware };
+  const hardware = { ...hardwareFor(spec.accelerator, !!spec.boot.kernel), ...spec.hardware };
   const args = [
     '-name', optionValue(spec.name),
     ...acceleratorArgs(hardware),
