@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { acceleratorArgs, chooseAccelerator, hardwareFor, probeBootSector } from '../../src/providers/local/accelerator.js';
 import { cloudInitSeed, hostnameFor, machineArgs, type MachineSpec } from '../../src/providers/local/qemu-args.js';
-import { acquireLock } from '../../src/providers/local/lock.js';
+import { acquireLock } from '../../src/core/lock.js';
 import { processMatches } from '../../src/providers/local/process.js';
 import { EARLY_FILES, GUEST_FILES, MASK_UNITS, debianRecipeKey } from '../../src/providers/local/debian-guest.js';
 import { hasPvhNote } from '../../src/providers/local/kernel.js';
@@ -133,18 +133,18 @@ describe('local base lock', () => {
     const dir = mkdtempSync(join(tmpdir(), 'provisional-unit-lock-'));
     try {
       const path = join(dir, 'debian-12.lock');
-      const release = await acquireLock(path, { what: 'lock', timeoutMs: 1000 });
+      const lock = await acquireLock(path, 'lock', { timeoutMs: 1000 });
       let waited = false;
-      await assert.rejects(acquireLock(path, { what: 'the lock', timeoutMs: 700, onWait: () => (waited = true) }), /timed out after 1 s waiting for the lock/);
+      await assert.rejects(acquireLock(path, 'the lock', { timeoutMs: 700, onWait: () => (waited = true) }), /timed out after 1 s waiting for the lock/);
       assert.ok(waited, 'told that it waits');
-      await release();
+      await lock.release();
       assert.equal(existsSync(path), false);
       // A lock left by a process that no longer exists.
       const dead = spawn('true');
       await new Promise((r) => dead.on('close', r));
       writeFileSync(path, JSON.stringify({ pid: dead.pid, host: (await import('node:os')).hostname(), since: 'x' }));
-      const again = await acquireLock(path, { what: 'lock', timeoutMs: 2000 });
-      await again();
+      const again = await acquireLock(path, 'lock', { timeoutMs: 2000 });
+      await again.release();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -11,7 +11,7 @@ import { cacheDir } from '../../core/paths.js';
 import { debianSources, SUITE } from '../../providers/local/debian-base.js';
 import { DPKG_EXCLUDES, MASK_UNITS, REMOVE_FILES } from '../../providers/local/debian-guest.js';
 import { machineMirrors } from '../../providers/local/mirror.js';
-import { acquireLock } from '../../providers/local/lock.js';
+import { acquireLock } from '../../core/lock.js';
 import { run } from '../../providers/local/process.js';
 import { removeTree } from '../../providers/local/files.js';
 
@@ -41,7 +41,7 @@ export async function ensureRootfs(opts: RootfsOptions = {}): Promise<string> {
   const dir = rootfsDir();
   if (existsSync(join(dir, '.provisional-rootfs'))) return dir;
   await mkdir(emulatorCacheDir(), { recursive: true });
-  const release = await acquireLock(`${dir}.lock`, { timeoutMs: 20 * 60_000, signal: opts.signal, what: 'the emulator rootfs lock' });
+  const lock = await acquireLock(`${dir}.lock`, 'the emulator rootfs lock', { timeoutMs: 20 * 60_000, signal: opts.signal });
   try {
     if (existsSync(join(dir, '.provisional-rootfs'))) return dir;
     const partial = `${dir}.partial`;
@@ -89,6 +89,6 @@ export async function ensureRootfs(opts: RootfsOptions = {}): Promise<string> {
     await rename(partial, dir);
     return dir;
   } finally {
-    await release();
+    await lock.release();
   }
 }

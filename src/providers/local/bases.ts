@@ -15,7 +15,7 @@ import { bootSpecOf, readBaseRecord, type BaseRecord, type BootSpec } from './ba
 import { removeTree, writeJsonAtomic } from './files.js';
 import { basesDir } from './layout.js';
 import { debianRecipeKey } from './debian-guest.js';
-import { acquireLock } from './lock.js';
+import { acquireLock } from '../../core/lock.js';
 import { DEBIAN_BASE, type BaseSettings, type LocalSettings } from './settings.js';
 
 const BUILD_LOCK_WAIT_MS = 60 * 60_000;
@@ -78,8 +78,7 @@ export class BaseStore {
     if (existing) return existing;
     const dir = this.folder(ref);
     await mkdir(basesDir(), { recursive: true });
-    const release = await acquireLock(`${dir}.lock`, {
-      what: `another process making the base image ${ref}`,
+    const lock = await acquireLock(`${dir}.lock`, `another process making the base image ${ref}`, {
       timeoutMs: BUILD_LOCK_WAIT_MS,
       signal,
       onWait: (owner) => this.events.emit({ type: 'info', message: `waiting for process ${owner.pid}, which is making the base image ${ref}` }),
@@ -91,7 +90,7 @@ export class BaseStore {
       await this.removeLeftovers(dir);
       return await this.make(ref, dir, signal);
     } finally {
-      await release();
+      await lock.release();
     }
   }
 
