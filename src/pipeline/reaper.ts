@@ -1,0 +1,68 @@
+/**
+ * The reaper's rules (`provisional cleanup`): what runs that did not finish (SIGKILL, out of
+ * memory, power loss) left at the provider, found both by the run journal and by the provider's
+ * labels, and its removal. The CLI only shows the list, asks, and reports.
+ *   - a builder whose run no live process owns is a leftover;
+ *   - a server a deploy was creating when it died (named in that run's journal) is a leftover;
+ *   - each such run's temporary keys, security groups and half-made snapshots (the journal names
+ *     the versions whose snapshot step never finished) are leftovers.
+ */
+import { activeRunIds, forgetRun, unfinishedRuns, type JournalRecord } from '../core/journal.js';
+import { LABELS, type Provider, type Server } from '../providers/types.js';
+
+export interface Leftovers {
+  /** Machines to destroy, each with why it is a leftover. */
+  machines: { server: Server; why: string }[];
+  /** Runs whose other resources to remove (their ids). */
+  runIds: string[];
+  /** What removeRunResources would remove, described. */
+  resources: string[];
+  /** The unfinished runs' journals, forgotten once their leftovers are gone. */
+  runs: JournalRecord[];
+}
+
+export async function findLeftovers(provider: Provider, project: string, signal: AbortSignal): Promise<Leftovers> {
+  const [runs, active] = await Promise.all([unfinishedRuns(project), activeRunIds(project)]);
+  const servers = await provider.listServers({ project }, signal);
+  const doomed = new Map<string, { server: Server; why: string }>();
+  for (const s of servers) {
+    const runId = s.labels[LABELS.run];
+    if (s.labels[LABELS.role] === 'builder' && runId && !active.has(runId)) doomed.set(s.id, { server: s, why: `builder of run ${runId}, which did not finish` });
+  }
+  for (const run of runs) {
+    for (const entry of run.entries.filter((e) => e.kind === 'machine')) {
+      const s = servers.find((x) => (entry.id ? x.id === entry.id : x.name === entry.name && x.labels[LABELS.role] === entry.labels?.[LABELS.role]));
+      if (s && !doomed.has(s.id)) doomed.set(s.id, { server: s, why: `created by \`provisional ${run.command}\`, which did not finish` });
+    }
+  }
+  const runIds = [...new Set([...runs.map((r) => r.runId), ...[...doomed.values()].map((d) => d.server.labels[LABELS.run]).filter((r): r is string => !!r)])];
+  const resources: string[] = [];
+  for (const runId of runIds) resources.push(...((await provider.removeRunResources?.(runId, { dryRun: true, signal, snapshots: snapshotsOf(runs, runId) })) ?? []));
+  return { machines: [...doomed.values()], runIds, resources, runs };
+}
+
+/** Everything a leftover list names, described one per line. */
+export function describeLeftovers(found: Leftovers): string[] {
+  return [...found.machines.map((d) => `${d.server.name} (${d.why})`), ...found.resources];
+}
+
+/** Remove the leftovers, then forget their runs. Returns what was removed; `onRemoved` hears each machine. */
+export async function removeLeftovers(provider: Provider, project: string, found: Leftovers, signal: AbortSignal, onRemoved?: (name: string) => void): Promise<string[]> {
+  const removed: string[] = [];
+  for (const { server } of found.machines) {
+    await provider.destroyMachine(server, signal);
+    removed.push(server.name);
+    onRemoved?.(server.name);
+  }
+  for (const runId of found.runIds) removed.push(...((await provider.removeRunResources?.(runId, { dryRun: false, signal, snapshots: snapshotsOf(found.runs, runId) })) ?? []));
+  await forgetRuns(project, found);
+  return removed;
+}
+
+export async function forgetRuns(project: string, found: Leftovers): Promise<void> {
+  for (const run of found.runs) await forgetRun(project, run.runId);
+}
+
+function snapshotsOf(runs: JournalRecord[], runId: string): string[] {
+  return runs.find((r) => r.runId === runId)?.entries.filter((e) => e.kind === 'snapshot').map((e) => e.name) ?? [];
+}
