@@ -52,14 +52,16 @@ export class UsageError extends UserFacingError {
   }
 }
 
-/** A provider call failed. `retryable` tells the retry loops whether another try may help. */
+/**
+ * A provider call failed, after the provider's own retries (the SDK's, kit/http.ts's): what is
+ * left is for the user, with the API's code, status and request id.
+ */
 export class ProviderError extends UserFacingError {
   readonly provider: string;
   readonly operation: string;
   readonly status?: number;
   readonly code?: string;
   readonly requestId?: string;
-  readonly retryable: boolean;
   constructor(opts: {
     provider: string;
     operation: string;
@@ -67,7 +69,6 @@ export class ProviderError extends UserFacingError {
     status?: number;
     code?: string;
     requestId?: string;
-    retryable?: boolean;
     hint?: string;
     exitCode?: number;
     cause?: unknown;
@@ -85,7 +86,6 @@ export class ProviderError extends UserFacingError {
     this.status = opts.status;
     this.code = opts.code;
     this.requestId = opts.requestId;
-    this.retryable = opts.retryable ?? false;
   }
 }
 

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { create as createTar } from 'tar';
 import type { Readable } from 'node:stream';
+import { teardownSignal } from '../core/teardown.js';
 import { CleanupStack } from '../core/cleanup.js';
 import type { RunJournal } from '../core/journal.js';
 import { ScriptError, UserFacingError } from '../core/errors.js';
@@ -145,7 +146,7 @@ async function runPipeline(req: BuildRequest, signal: AbortSignal, cleanup: Clea
   forgetBuilder();
   // The version is complete: removing the builder is cleanup, which the signal must not cut short
   // (an interrupted removal left the builder, or the build key, behind). Teardown gets its own time limit.
-  const destroyed = await step(events, 'destroy', 'removing the builder', () => provider.destroyMachine(machine, AbortSignal.timeout(10 * 60_000))).then(
+  const destroyed = await step(events, 'destroy', 'removing the builder', () => provider.destroyMachine(machine, teardownSignal(10 * 60_000))).then(
     () => true,
     (err) => {
       // The version is complete; a builder we could not remove is reported, not a failed build.

@@ -76,12 +76,37 @@ export interface SshEndpoint {
   user: string;
 }
 
+declare const machineHandle: unique symbol;
+/**
+ * What a provider keeps about a machine it launched in this process (temporary keys and groups
+ * to remove with it): opaque to everyone else. Machines found again by listServers have none.
+ */
+export type MachineHandle = { readonly [machineHandle]: true };
+
 /** A running (or stopped) machine: a builder during a build, a server after a deploy. */
 export interface Machine {
   id: string;
   name: string;
   ssh: SshEndpoint;
+  /** Only what is stored at the provider (tags, metadata files): never private state. */
   labels: Record<string, string>;
+  handle?: MachineHandle;
+}
+
+/**
+ * Launch options, in the config's words (an image's `size:`, a deployment's `size:`, `region:`,
+ * `ports:`). Each provider's `launchOptionsSchema` says which it takes and what they mean; a value
+ * it cannot honour is refused at launch, before anything is created, never silently ignored.
+ */
+export interface LaunchOptions {
+  /** A droplet size slug, an instance type. */
+  size?: string;
+  region?: string;
+  /** Local: "HOST:GUEST" TCP forwards from 127.0.0.1. */
+  ports?: string[];
+  /** Local: MiB of memory and virtual CPUs (its sizes). */
+  memory?: number;
+  cpus?: number;
 }
 
 export interface LaunchRequest {
@@ -91,8 +116,7 @@ export interface LaunchRequest {
   /** OpenSSH public key line to authorise for root. */
   authorizedKey: string;
   labels: Record<string, string>;
-  /** Provider-specific options from the config (size, region, ports...). */
-  options?: Record<string, unknown>;
+  options?: LaunchOptions;
 }
 
 export interface Server extends Machine {
@@ -116,10 +140,12 @@ export interface Provider {
   /** Start a machine; resolves once the provider reports it running with an SSH endpoint. */
   launchMachine(req: LaunchRequest, signal: AbortSignal): Promise<Machine>;
   /**
-   * Start several machines at once, where the provider can batch them (one create request for
-   * many, one poll for all). Either every machine starts, or none is left.
+   * Start several machines at once; machines come back in the order of `reqs`, each from its own
+   * request (image, size, labels, key). Requests that one API call can share are grouped by the
+   * shared kit (providers/kit/launch.ts); launchMachine is the batch of one. Either every machine
+   * starts, or none is left.
    */
-  launchMachines?(reqs: LaunchRequest[], signal: AbortSignal): Promise<Machine[]>;
+  launchMachines(reqs: LaunchRequest[], signal: AbortSignal): Promise<Machine[]>;
   /**
    * Wait until the machine has stopped (the pipeline asks the guest to power off over SSH
    * first); force it off if it does not stop within the provider's grace period.
@@ -138,8 +164,8 @@ export interface Provider {
   /** Delete a version (everywhere it exists). The caller has checked nothing depends on it. */
   deleteImageVersion(version: ImageVersion, signal: AbortSignal): Promise<void>;
 
-  /** Servers of this project, found by their labels. */
-  listServers?(filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal): Promise<Server[]>;
+  /** Machines of this project (builders and servers), found by their labels. */
+  listServers(filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal): Promise<Server[]>;
 
   /**
    * Remove what a run left besides machines (temporary keys, security groups, half-made
@@ -161,6 +187,8 @@ export interface ProviderDefinition<S = unknown> {
   sampleBaseRef: string;
   /** Schema of the `provider:` block's settings (the keys beside `name`). */
   settingsSchema: z.ZodType<S>;
+  /** Which LaunchOptions this provider takes (see kit/options.ts); unknown keys are refused. */
+  launchOptionsSchema: z.ZodType<unknown>;
   /** Base refs this provider knows without calling anything (for `validate`); undefined if open-ended. */
   knownBaseRefs?(settings: S): string[] | undefined;
   /** Static check of a base-image reference. Returns a message if it cannot be right. */

@@ -41,5 +41,22 @@ providerContract(
       },
     };
   },
-  { baseRef: '136693071363/debian-12-amd64-*', project, sshTimeoutMs: 60_000, prepareTimeoutMs: 10 * 60_000 },
+  {
+    baseRef: '136693071363/debian-12-amd64-*',
+    project,
+    sshTimeoutMs: 60_000,
+    prepareTimeoutMs: 10 * 60_000,
+    sizes: [{ size: 't3.micro' }, { size: 't3.small' }],
+    // The instance type EC2 (the emulator) records for the instance.
+    assertSize: async (machine, options) => {
+      const { EC2Client, DescribeInstancesCommand } = await import('@aws-sdk/client-ec2');
+      const ec2 = new EC2Client({ region: 'us-east-1', endpoint: emulator!.url });
+      try {
+        const found = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [machine.id] }));
+        assert.equal(found.Reservations?.[0]?.Instances?.[0]?.InstanceType, options.size, `${machine.name} is a ${options.size}`);
+      } finally {
+        ec2.destroy();
+      }
+    },
+  },
 );

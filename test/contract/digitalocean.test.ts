@@ -28,5 +28,16 @@ providerContract(
       },
     };
   },
-  { baseRef: 'debian-12-x64', project, sshTimeoutMs: 60_000, prepareTimeoutMs: 10 * 60_000 },
+  {
+    baseRef: 'debian-12-x64',
+    project,
+    sshTimeoutMs: 60_000,
+    prepareTimeoutMs: 10 * 60_000,
+    sizes: [{ size: 's-1vcpu-1gb' }, { size: 's-1vcpu-2gb' }],
+    // The size slug the API (the emulator) records for the droplet.
+    assertSize: async (machine, options) => {
+      const droplet = (await emulator!.cloud).droplets.get(Number(machine.id));
+      assert.equal(droplet?.size.slug, options.size, `${machine.name} is a ${options.size}`);
+    },
+  },
 );

@@ -52,6 +52,13 @@ providerContract(
   {
     baseRef: 'debian-12',
     project,
+    // Local sizes are memory (and CPUs); ranges that cannot overlap: 640 MiB shows at most 640, 896 at least 672.
+    sizes: [{ memory: 640 }, { memory: 896 }],
+    assertSize: async (machine, options, run) => {
+      const kib = Number(/MemTotal:\s+(\d+)/.exec(await run('cat /proc/meminfo'))?.[1]);
+      const mib = kib / 1024;
+      assert.ok(mib <= options.memory! && mib >= options.memory! * 0.75, `${machine.name} has ${Math.round(mib)} MiB, asked for ${options.memory}`);
+    },
     assertMachineGone: async (machine) => {
       assert.equal(existsSync(join(dataDir, 'local', project, 'machines', machine.id)), false, 'run folder removed');
       assert.deepEqual(processesMentioning(join(dataDir, 'local', project, 'machines', machine.id)), [], 'QEMU process gone');

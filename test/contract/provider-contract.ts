@@ -13,6 +13,8 @@ import {
   LABELS,
   type ImageVersion,
   type ImageVersionMetadata,
+  type LaunchOptions,
+  type LaunchRequest,
   type Machine,
   type Provider,
   type SourceImage,
@@ -31,6 +33,14 @@ export interface ContractOptions {
   prepareTimeoutMs?: number;
   /** Provider-specific check that nothing of a destroyed machine remains (files, processes). */
   assertMachineGone?: (machine: Machine) => Promise<void>;
+  /**
+   * Two different sizes, as launch options (a droplet slug, an instance type, local memory), the
+   * smaller first: a version built on the first must launch on both (a DigitalOcean snapshot needs
+   * a disk at least as big as its builder's).
+   */
+  sizes: [LaunchOptions, LaunchOptions];
+  /** Checks that a machine has the size `options` asked for: at the provider, or on the machine (`run` runs a command over SSH). */
+  assertSize: (machine: Machine, options: LaunchOptions, run: (command: string) => Promise<string>) => Promise<void>;
 }
 
 interface Key {
@@ -76,17 +86,38 @@ export function providerContract(
       createdAt: new Date().toISOString(),
     });
 
-    async function launch(machineName: string, source: SourceImage, key: Key, role: string): Promise<Machine> {
-      const machine = await provider.launchMachine(
-        { name: machineName, source, authorizedKey: key.publicKey, labels: labels(role) },
-        signal,
-      );
+    /** A launch request whose labels name its source, so that each machine's labels differ with its image. */
+    function request(machineName: string, source: SourceImage, key: Key, role: string, options?: LaunchOptions): LaunchRequest {
+      const version = source.kind === 'version' ? source.version.version : 'base';
+      return { name: machineName, source, authorizedKey: key.publicKey, labels: { ...labels(role), [LABELS.version]: version }, options };
+    }
+
+    function track(machine: Machine, req: LaunchRequest): Machine {
       machines.set(machine.id, machine);
       assert.equal(typeof machine.id, 'string');
-      assert.equal(machine.name, machineName);
+      assert.equal(machine.name, req.name);
       assert.ok(machine.ssh.port > 0, 'the machine has an SSH port');
       assert.equal(machine.labels[LABELS.run], run, 'the machine carries its labels');
+      assert.equal(machine.labels[LABELS.version], req.labels[LABELS.version], `${req.name} carries the labels of its own request`);
       return machine;
+    }
+
+    async function launch(machineName: string, source: SourceImage, key: Key, role: string, options?: LaunchOptions): Promise<Machine> {
+      const req = request(machineName, source, key, role, options);
+      return track(await provider.launchMachine(req, signal), req);
+    }
+
+    /**
+     * What a machine runs: the image written into /root/contract-image by the build of each version
+     * (none on the base), its size, and its labels as the provider stores them (listServers).
+     */
+    async function assertRuns(machine: Machine, ssh: Client, source: SourceImage, options: LaunchOptions | undefined): Promise<void> {
+      const result = await sshExec(ssh, 'cat /root/contract-image 2>/dev/null || echo none');
+      assert.equal(result.stdout.trim(), source.kind === 'version' ? source.version.version : 'none', `${machine.name} runs from its own image`);
+      if (options) await opts.assertSize(machine, options, async (command) => (await sshExec(ssh, command)).stdout);
+      const listed = (await provider.listServers({ run }, signal)).find((s) => s.id === machine.id);
+      assert.ok(listed, `${machine.name} is listed`);
+      assert.equal(listed.labels[LABELS.version], machine.labels[LABELS.version], `${machine.name} is stored with the labels of its own request`);
     }
 
     async function destroy(machine: Machine): Promise<void> {
@@ -94,12 +125,16 @@ export function providerContract(
       machines.delete(machine.id);
     }
 
-    /** Build a version the way the pipeline does: ssh, write, clean, power off, stop, snapshot, destroy. */
-    async function buildVersion(source: SourceImage, script: string, version: string, parent: ImageVersionMetadata['parent']): Promise<ImageVersion> {
+    /**
+     * Build a version the way the pipeline does: ssh, write, clean, power off, stop, snapshot,
+     * destroy. The builder (launched with `options`) is checked first: labels, image, size.
+     */
+    async function buildVersion(source: SourceImage, script: string, version: string, parent: ImageVersionMetadata['parent'], options?: LaunchOptions): Promise<ImageVersion> {
       const key = freshKey();
-      const builder = await launch(`provisional-build-${image}-${run}`, source, key, 'builder');
+      const builder = await launch(`provisional-build-${image}-${run}`, source, key, 'builder', options);
       const ssh = await waitForSsh(builder.ssh, key.privateKey, sshTimeoutMs);
-      const result = await sshExec(ssh, `${script} && ${CLEAN_FOR_SNAPSHOT}`);
+      await assertRuns(builder, ssh, source, options);
+      const result = await sshExec(ssh, `${script} && echo ${version} > /root/contract-image && ${CLEAN_FOR_SNAPSHOT}`);
       assert.equal(result.code, 0, `the build commands failed: ${result.stderr}`);
       await powerOff(ssh);
       await provider.stopMachine(builder, signal);
@@ -156,16 +191,17 @@ export function providerContract(
     });
 
     it('destroying a builder leaves nothing of it', async () => {
-      const servers = (await provider.listServers?.({ run }, signal)) ?? [];
+      const servers = await provider.listServers({ run }, signal);
       assert.deepEqual(servers.map((s) => s.name), [], 'no machine of this run is left');
     });
 
-    it('builds a version on that version, keeping what the first one wrote', stepTimeout, async () => {
+    it('builds a version on that version (its builder of the first size), keeping what the first one wrote', stepTimeout, async () => {
       second = await buildVersion(
         { kind: 'version', version: first },
         `test "$(cat /root/contract-marker)" = ${marker} && echo second > /root/contract-second`,
         `${image}-20260101000002`,
         { kind: 'image', image, version: first.version },
+        opts.sizes[0],
       );
       const listed = (await provider.listImageVersions(signal)).filter((v) => v.image === image).map((v) => v.version).sort();
       assert.deepEqual(listed, [first.version, second.version]);
@@ -179,12 +215,14 @@ export function providerContract(
       assert.ok((await provider.listImageVersions(signal)).some((v) => v.version === first.version), 'still listed');
     });
 
-    it('launches a server from the newest version with another key; it has both layers and its own host keys', stepTimeout, async () => {
+    it('launches a server (second size) from the newest version with another key; it has both layers and its own host keys', stepTimeout, async () => {
       const key = freshKey();
-      const server = await launch(`server-${run}`, { kind: 'version', version: second }, key, 'server');
+      const source: SourceImage = { kind: 'version', version: second };
+      const server = await launch(`server-${run}`, source, key, 'server', opts.sizes[1]);
       let ssh: Client | undefined;
       try {
         ssh = await waitForSsh(server.ssh, key.privateKey, sshTimeoutMs);
+        await assertRuns(server, ssh, source, opts.sizes[1]);
         const result = await sshExec(ssh, 'cat /root/contract-marker /root/contract-second && ls /etc/ssh/ssh_host_*_key.pub | wc -l && cat /etc/machine-id');
         assert.equal(result.code, 0, result.stderr);
         const [m1, m2, keys, machineId] = result.stdout.trim().split('\n');
@@ -192,8 +230,8 @@ export function providerContract(
         assert.equal(m2, 'second');
         assert.ok(Number(keys) >= 1, 'host keys were made at boot');
         assert.match(machineId ?? '', /^[0-9a-f]{32}$/, 'a machine-id was made at boot');
-        const servers = (await provider.listServers?.({ run, role: 'server' }, signal)) ?? [];
-        if (provider.listServers) assert.deepEqual(servers.map((s) => [s.name, s.state]), [[server.name, 'running']]);
+        const servers = await provider.listServers({ run, role: 'server' }, signal);
+        assert.deepEqual(servers.map((s) => [s.name, s.state]), [[server.name, 'running']]);
       } finally {
         ssh?.end();
       }
@@ -201,7 +239,31 @@ export function providerContract(
       await destroy(server);
       await opts.assertMachineGone?.(server);
       await provider.destroyMachine(server, signal); // idempotent
-      assert.deepEqual((await provider.listServers?.({ run }, signal)) ?? [], []);
+      assert.deepEqual(await provider.listServers({ run }, signal), []);
+    });
+
+    it('a batch of two images and two sizes: each machine runs its own image, size and labels', stepTimeout, async () => {
+      // The two requests share nothing one create call could: a provider that took the first
+      // request's image, size or labels for the whole batch fails here.
+      const key = freshKey();
+      const reqs = [
+        request(`batch-a-${run}`, { kind: 'version', version: second }, key, 'server', opts.sizes[0]),
+        request(`batch-b-${run}`, { kind: 'version', version: first }, key, 'server', opts.sizes[1]),
+      ];
+      const launched = await provider.launchMachines(reqs, signal);
+      launched.forEach((m) => machines.set(m.id, m));
+      assert.deepEqual(launched.map((m) => m.name), reqs.map((r) => r.name), 'machines come back in the order of the requests');
+      launched.forEach((m, i) => track(m, reqs[i]!));
+      for (const [i, machine] of launched.entries()) {
+        const ssh = await waitForSsh(machine.ssh, key.privateKey, sshTimeoutMs);
+        try {
+          await assertRuns(machine, ssh, reqs[i]!.source, reqs[i]!.options);
+        } finally {
+          ssh.end();
+        }
+      }
+      for (const machine of launched) await destroy(machine);
+      assert.deepEqual(await provider.listServers({ run }, signal), []);
     });
 
     it('deletes versions, newest first; they are no longer listed', async () => {

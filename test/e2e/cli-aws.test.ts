@@ -104,6 +104,16 @@ describe('CLI end to end on AWS (EC2 emulator)', { timeout: 30 * 60_000 }, () =>
     assert.equal((await cli('deploy', 'staging', '--cold')).code, 0);
     const first = await servers();
     assert.deepEqual(first.map((s) => s.name), ['app1.staging', 'app2.staging', 'db1.staging']);
+    // One deploy launches app and db together: each server must run its own image (issue 9: db1
+    // once started from app's AMI), as its labels say and as the file its image's build wrote shows.
+    for (const server of first) {
+      assert.match(server.version, new RegExp(`^${server.image}-\\d{14}$`), `${server.name} is labelled with a version of its image`);
+      const release = await cli('ssh', server.name, '--', 'cat', '/etc/provisional-release');
+      assert.equal(release.code, 0, release.stderr);
+      const other = server.image === 'app' ? 'db' : 'app';
+      assert.match(release.stdout, new RegExp(`^${server.image}: built`, 'm'), `${server.name} runs the ${server.image} image`);
+      assert.doesNotMatch(release.stdout, new RegExp(`^${other}: built`, 'm'), `${server.name} does not run the ${other} image`);
+    }
     appendFileSync(join(project.dir, 'config/provisional/app/scripts/10-app.sh'), 'echo second > /etc/app-edition\n');
     assert.equal((await cli('image', 'update')).code, 0);
     const [newApp, oldApp] = await versionsOf('app');

@@ -71,8 +71,11 @@ describe('local provider settings', () => {
 });
 
 describe('local machine options', () => {
-  it('ignores other providers\' options and checks its own', () => {
-    assert.deepEqual(machineOptionsSchema.parse({ size: 's-1vcpu-1gb', ports: ['8080:80'] }), { size: 's-1vcpu-1gb', ports: ['8080:80'] });
+  it('ignores other providers\' options, refuses unknown ones, and checks its own', () => {
+    const parsed = machineOptionsSchema.parse({ size: 's-1vcpu-1gb', region: 'nyc3', ports: ['8080:80'] });
+    assert.deepEqual(parsed.ports, ['8080:80']);
+    assert.equal(parsed.size, undefined);
+    assert.equal(machineOptionsSchema.safeParse({ flavour: 'large' }).success, false);
     assert.equal(machineOptionsSchema.safeParse({ ports: ['80'] }).success, false);
     assert.equal(machineOptionsSchema.safeParse({ memory: 64 }).success, false);
   });

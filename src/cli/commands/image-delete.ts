@@ -1,6 +1,7 @@
 /** `provisional image delete NAME[@VERSION]`: never breaks a version that is built on another. */
 import { createInterface } from 'node:readline/promises';
 import { UsageError, UserFacingError } from '../../core/errors.js';
+import { refuseIfBuiltOn, versionsBuiltOn } from '../../images/dependents.js';
 import { byNewest, parseImageRef } from '../../images/naming.js';
 import type { ImageVersion } from '../../providers/types.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';
@@ -20,14 +21,8 @@ export async function run(ctx: CommandContext, ref: string, opts: { yes: boolean
         { hint: ofImage.length ? `versions of ${image}: ${ofImage.map((v) => v.version).join(', ')}` : 'see: provisional image list' },
       );
     }
-    const doomed = new Set(targets.map((v) => v.version));
-    const dependents = all.filter((v) => v.parent.kind === 'image' && doomed.has(v.parent.version) && !doomed.has(v.version));
-    if (dependents.length) {
-      throw new UserFacingError(
-        `cannot delete ${[...doomed].join(', ')}: ${dependents.map((d) => d.version).join(', ')} ${dependents.length > 1 ? 'are' : 'is'} built on it`,
-        { hint: `delete ${dependents.length > 1 ? 'those versions' : 'that version'} first (provisional image delete NAME@VERSION), or rebuild them on a newer version` },
-      );
-    }
+    const dependents = versionsBuiltOn(targets, all);
+    refuseIfBuiltOn(targets, all, `delete ${dependents.length > 1 ? 'those versions' : 'that version'} first (provisional image delete NAME@VERSION), or rebuild them on a newer version`);
     if (!opts.yes && !(await confirm(ctx, targets))) {
       ctx.reporter.message('nothing deleted');
       return 0;

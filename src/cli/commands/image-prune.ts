@@ -9,9 +9,7 @@ export async function run(ctx: CommandContext, name: string | undefined, opts: {
   if (name && !config.graph.has(name)) throw new UsageError(`no image "${name}" in ${config.file}`);
   const provider = await openProvider(ctx, config);
   try {
-    const { servers, versions } = provider.listServers
-      ? await environmentState(provider, config, undefined, ctx.signal)
-      : { servers: [], versions: await provider.listImageVersions(ctx.signal) };
+    const { servers, versions } = await environmentState(provider, config, undefined, ctx.signal);
     const decision = planPrune(versions, servers, opts.keep, name ? [name] : undefined);
     if (!opts.dryRun) {
       for (const v of decision.remove) {

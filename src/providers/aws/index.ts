@@ -3,13 +3,14 @@
  * snapshots). The AWS SDK loads in create(), never for `validate`.
  */
 import type { ProviderDefinition } from '../types.js';
-import { awsSettingsSchema, checkBaseRef, type AwsSettings } from './settings.js';
+import { awsLaunchOptionsSchema, awsSettingsSchema, checkBaseRef, type AwsSettings } from './settings.js';
 
 const aws: ProviderDefinition<AwsSettings> = {
   name: 'aws',
   description: 'AWS EC2 instances and AMIs',
   sampleBaseRef: '136693071363/debian-12-amd64-*',
   settingsSchema: awsSettingsSchema,
+  launchOptionsSchema: awsLaunchOptionsSchema,
   checkBaseRef: (ref) => checkBaseRef(ref),
   checkImageName: () => undefined,
   secrets: () => [process.env.AWS_SECRET_ACCESS_KEY, process.env.AWS_SESSION_TOKEN].filter((s): s is string => !!s),

@@ -1,5 +1,6 @@
 /** Settings of the aws provider (the `provider:` block). Loaded by `validate`: no SDK, no network. */
 import { z } from 'zod';
+import { ignored, launchOptions } from '../kit/options.js';
 
 export const awsSettingsSchema = z.strictObject({
   region: z
@@ -32,3 +33,6 @@ export function checkBaseRef(ref: string): string | undefined {
     ? undefined
     : `"${ref}" is not an AMI id (ami-...) nor OWNER/NAME-PATTERN (e.g. 136693071363/debian-12-amd64-*)`;
 }
+
+/** Launch options: an instance type as `size`; `region` only if it is the provider's own (checked at launch). */
+export const awsLaunchOptionsSchema = launchOptions({ size: z.string().min(1).optional(), region: z.string().optional(), ports: ignored, memory: ignored, cpus: ignored });

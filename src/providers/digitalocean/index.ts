@@ -3,13 +3,14 @@
  * Only the settings load eagerly; the HTTP client loads in create().
  */
 import type { ProviderDefinition } from '../types.js';
-import { checkBaseRef, digitalOceanSettingsSchema, resolveToken, type DigitalOceanSettings } from './settings.js';
+import { checkBaseRef, digitalOceanLaunchOptionsSchema, digitalOceanSettingsSchema, resolveToken, type DigitalOceanSettings } from './settings.js';
 
 const digitalocean: ProviderDefinition<DigitalOceanSettings> = {
   name: 'digitalocean',
   description: 'DigitalOcean droplets and snapshots (API v2)',
   sampleBaseRef: 'debian-12-x64',
   settingsSchema: digitalOceanSettingsSchema,
+  launchOptionsSchema: digitalOceanLaunchOptionsSchema,
   checkBaseRef: (ref) => checkBaseRef(ref),
   // Snapshot names are NAME-YYYYMMDDHHMMSS and droplet names must be host names: the core rule fits.
   checkImageName: () => undefined,

@@ -1,5 +1,6 @@
 /** Settings of the digitalocean provider (the `provider:` block of config.yml). Loaded by `validate`: no SDK, no network. */
 import { z } from 'zod';
+import { ignored, launchOptions } from '../kit/options.js';
 
 export const digitalOceanSettingsSchema = z.strictObject({
   token: z
@@ -30,3 +31,12 @@ export function resolveToken(settings: DigitalOceanSettings, env: NodeJS.Process
 export function checkBaseRef(ref: string): string | undefined {
   return /^[a-z0-9][a-z0-9.-]*$/.test(ref) ? undefined : `"${ref}" is not a DigitalOcean image slug (e.g. debian-12-x64) or image id`;
 }
+
+/** Launch options: a droplet size slug and a region slug (per server: droplets may live in any region). */
+export const digitalOceanLaunchOptionsSchema = launchOptions({
+  size: z.string().min(1).optional(),
+  region: z.string().regex(/^[a-z]{3}\d$/, 'a region slug such as nyc3').optional(),
+  ports: ignored,
+  memory: ignored,
+  cpus: ignored,
+});

@@ -59,7 +59,6 @@ export async function downloadVerified(opts: DownloadOptions): Promise<number> {
           operation: `downloading ${opts.url}`,
           message: `the server answered ${response.status} ${response.statusText}`,
           status: response.status,
-          retryable: response.status >= 500,
         });
       }
       total = Number(response.headers.get('content-length')) || undefined;
@@ -81,7 +80,6 @@ export async function downloadVerified(opts: DownloadOptions): Promise<number> {
         provider: 'local',
         operation: `downloading ${opts.url}`,
         message: `no data for ${STALL_MS / 1000} s`,
-        retryable: true,
         cause: err,
       });
     }

@@ -9,6 +9,7 @@ import {
   checkImageName,
   knownBaseRefs,
   localSettingsSchema,
+  machineOptionsSchema,
   type LocalSettings,
 } from './settings.js';
 
@@ -17,6 +18,7 @@ const local: ProviderDefinition<LocalSettings> = {
   description: 'QEMU virtual machines on this computer (KVM when usable, else software emulation)',
   sampleBaseRef: 'debian-12',
   settingsSchema: localSettingsSchema,
+  launchOptionsSchema: machineOptionsSchema,
   knownBaseRefs,
   checkBaseRef,
   checkImageName,

@@ -31,6 +31,8 @@ import {
   writeMachine,
   type MachineRecord,
 } from './machines.js';
+import { launchBatch, launchOne } from '../kit/launch.js';
+import { readLaunchOptions } from '../kit/options.js';
 import { qmpCommand } from './qmp.js';
 import { qemuVersion } from './qemu.js';
 import { machineOptionsSchema, parsePortForward, type LocalSettings } from './settings.js';
@@ -74,14 +76,32 @@ export class LocalProvider implements Provider {
     return { kind: 'base', ref, id: base.boot.baseDisk };
   }
 
-  async launchMachine(req: LaunchRequest, signal: AbortSignal): Promise<Machine> {
+  launchMachine(req: LaunchRequest, signal: AbortSignal): Promise<Machine> {
+    return launchOne(req, (reqs, s) => this.launchMachines(reqs, s), signal);
+  }
+
+  /** Every machine is its own QEMU process: a batch is one create per request, two at a time. */
+  launchMachines(reqs: LaunchRequest[], signal: AbortSignal): Promise<Machine[]> {
+    return launchBatch<MachineRecord>(
+      reqs,
+      {
+        perCall: 1,
+        concurrency: 2,
+        shareKey: (req) => req.name,
+        create: async ([req], s) => [await this.startMachine(req!, s)],
+        // QEMU runs once started; SSH answering is the caller's wait.
+        waitReady: async (records) => records.map(toMachine),
+        remove: async (records) => {
+          for (const record of records) await removeMachine(this.ctx.project, record.id);
+        },
+      },
+      signal,
+    );
+  }
+
+  private async startMachine(req: LaunchRequest, signal: AbortSignal): Promise<MachineRecord> {
     throwIfAborted(signal);
-    const parsed = machineOptionsSchema.safeParse(req.options ?? {});
-    if (!parsed.success) {
-      const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ');
-      throw new UserFacingError(`bad local machine options for ${req.name}: ${detail}`);
-    }
-    const options = parsed.data;
+    const options = readLaunchOptions(machineOptionsSchema, req, 'local');
     const accel = await chooseAccelerator(this.settings.accelerator);
     if (accel.unusable) {
       throw new UserFacingError(`KVM is unusable here: ${accel.unusable}`, { hint: 'set provider.accelerator to auto or tcg' });
@@ -115,7 +135,7 @@ export class LocalProvider implements Provider {
       type: 'debug',
       message: `machine ${record.name} (${record.id}) runs under ${accel.accelerator}, SSH on 127.0.0.1:${record.ssh.port}, serial log ${join(machineDir(record.project, record.id), 'serial.log')}`,
     });
-    return toMachine(record);
+    return record;
   }
 
   /** The disk a machine's overlay goes on, and how to boot it. */

@@ -3,6 +3,7 @@
  * accepts. Kept free of heavy imports: `validate` loads this without touching QEMU.
  */
 import { z } from 'zod';
+import { ignored, launchOptions } from '../kit/options.js';
 
 /** The base this provider builds itself from Debian packages. */
 export const DEBIAN_BASE = 'debian-12';
@@ -95,16 +96,18 @@ export function checkImageName(name: string): string | undefined {
 }
 
 /**
- * Options a LaunchRequest may carry for this provider. Other keys (a cloud `size`, `regions`) are
- * ignored rather than refused: the same image config is meant to work on every provider.
+ * Launch options this provider takes. A cloud `size` or `region` is accepted and ignored: the
+ * same image config is meant to work on every provider.
  */
-export const machineOptionsSchema = z.looseObject({
+export const machineOptionsSchema = launchOptions({
   memory: z.number().int().min(128).optional(),
   cpus: z.number().int().min(1).optional(),
   /** "HOST:GUEST" or "ADDRESS:HOST:GUEST" TCP forwards; the address defaults to 127.0.0.1. */
   ports: z
     .array(z.string().regex(/^(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(\d{1,5}):(\d{1,5})$/, 'a port forward is "HOST:GUEST", e.g. "8080:80"'))
     .optional(),
+  size: ignored,
+  region: ignored,
 });
 export type MachineOptions = z.output<typeof machineOptionsSchema>;
 

@@ -1,0 +1,125 @@
+/** The shared kit for cloud providers (src/providers/kit): batch launch, options, metadata, handles. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { EXIT, UserFacingError } from '../../src/core/errors.js';
+import { refuseIfBuiltOn } from '../../src/images/dependents.js';
+import { machineHandles } from '../../src/providers/kit/handle.js';
+import { groupRequests, launchBatch, shareKeyOf, type BatchLauncher } from '../../src/providers/kit/launch.js';
+import { metadataFromDescription, metadataFromLabels, metadataToDescription, metadataToLabels } from '../../src/providers/kit/metadata.js';
+import { readLaunchOptions } from '../../src/providers/kit/options.js';
+import { awsLaunchOptionsSchema } from '../../src/providers/aws/settings.js';
+import { digitalOceanLaunchOptionsSchema } from '../../src/providers/digitalocean/settings.js';
+import type { ImageVersionMetadata, LaunchRequest, Machine } from '../../src/providers/types.js';
+
+const req = (name: string, image: string, size: string): LaunchRequest => ({
+  name,
+  source: { kind: 'base', ref: image, id: image },
+  authorizedKey: 'ssh-ed25519 AAAA test',
+  labels: { 'provisional-image': image },
+  options: { size },
+});
+const signal = new AbortController().signal;
+
+/** A fake cloud: records each create call; `failOn` makes the call for that name fail. */
+function fakeCloud(failOn?: string) {
+  const calls: string[][] = [];
+  const removed: string[] = [];
+  const launcher: BatchLauncher<{ id: string; req: LaunchRequest }> = {
+    perCall: 2,
+    shareKey: (r) => shareKeyOf(r.source, r.options?.size, r.labels),
+    create: async (group) => {
+      calls.push(group.map((r) => r.name));
+      if (group.some((r) => r.name === failOn)) throw new Error(`create of ${failOn} refused`);
+      return group.map((r) => ({ id: `id-${r.name}`, req: r }));
+    },
+    waitReady: async (created) => created.map((c): Machine => ({ id: c.id, name: c.req.name, ssh: { host: 'h', port: 22, user: 'u' }, labels: c.req.labels })),
+    remove: async (created) => {
+      removed.push(...created.map((c) => c.id));
+    },
+  };
+  return { calls, removed, launcher };
+}
+
+describe('kit: batch launch', () => {
+  it('groups by what one call can share, cut at perCall, keeping every request\'s own data', async () => {
+    const reqs = [req('a1', 'app', 's'), req('d1', 'db', 'm'), req('a2', 'app', 's'), req('a3', 'app', 's'), req('a4', 'app', 'l')];
+    assert.deepEqual(
+      groupRequests(reqs, (r) => shareKeyOf(r.source, r.options?.size), 2).map((g) => g.map((c) => c.req.name)),
+      [['a1', 'a2'], ['a3'], ['d1'], ['a4']],
+    );
+    const cloud = fakeCloud();
+    const machines = await launchBatch(reqs, cloud.launcher, signal);
+    assert.deepEqual(machines.map((m) => [m.name, m.labels['provisional-image']]), [['a1', 'app'], ['d1', 'db'], ['a2', 'app'], ['a3', 'app'], ['a4', 'app']], 'in request order, each with its labels');
+    assert.deepEqual(cloud.removed, []);
+  });
+
+  it('a failed call removes what the batch made, and the error comes through', async () => {
+    const cloud = fakeCloud('d1');
+    await assert.rejects(launchBatch([req('a1', 'app', 's'), req('d1', 'db', 'm')], cloud.launcher, signal), /create of d1 refused/);
+    assert.deepEqual(cloud.removed, ['id-a1']);
+  });
+
+  it('an aborted signal creates nothing', async () => {
+    const cloud = fakeCloud();
+    const controller = new AbortController();
+    controller.abort();
+    await assert.rejects(launchBatch([req('a1', 'app', 's')], cloud.launcher, controller.signal), /interrupted/);
+    assert.deepEqual(cloud.calls, []);
+  });
+});
+
+describe('kit: launch options', () => {
+  it('refuses, with exit 2 and the machine\'s name, what a provider cannot honour', () => {
+    assert.throws(
+      () => readLaunchOptions(digitalOceanLaunchOptionsSchema, { ...req('web1', 'app', 's'), options: { region: 'New York' } }, 'digitalocean'),
+      (err: UserFacingError) => err.exitCode === EXIT.usage && /web1/.test(err.message) && /region/.test(err.message),
+    );
+    assert.throws(() => readLaunchOptions(awsLaunchOptionsSchema, { ...req('web1', 'app', 's'), options: { flavour: 'x' } as never }, 'aws'), /flavour/);
+    assert.deepEqual(readLaunchOptions(awsLaunchOptionsSchema, { ...req('web1', 'app', 't3.small'), options: { size: 't3.small', ports: ['80:80'] } }, 'aws'), { size: 't3.small', ports: undefined });
+  });
+});
+
+describe('kit: version metadata', () => {
+  const meta: ImageVersionMetadata = {
+    image: 'app',
+    version: 'app-20260101120000',
+    parent: { kind: 'image', image: 'base-x', version: 'base-x-20251231000000' },
+    inputHash: `sha256:${'a'.repeat(64)}`,
+    toolVersion: '0.1.0',
+    createdAt: '2026-01-01T12:00:00.000Z',
+  };
+
+  it('round-trips through labels and descriptions, parents parsed as version names', () => {
+    assert.deepEqual(metadataFromLabels(metadataToLabels(meta, 'p'), 'p'), meta);
+    assert.deepEqual(metadataFromDescription(metadataToDescription(meta, 'p'), 'p'), meta);
+    const base = { ...meta, parent: { kind: 'base' as const, ref: '136693071363/debian-12-amd64-*' } };
+    assert.deepEqual(metadataFromLabels(metadataToLabels(base, 'p'), 'p'), base);
+  });
+
+  it('is not another project\'s, nor a malformed one', () => {
+    assert.equal(metadataFromLabels(metadataToLabels(meta, 'p'), 'q'), undefined);
+    assert.equal(metadataFromLabels({ ...metadataToLabels(meta, 'p'), 'provisional-version': 'app-latest' }, 'p'), undefined);
+    assert.equal(metadataFromDescription('provisional:{not json', 'p'), undefined);
+    assert.equal(metadataFromDescription('a user snapshot', 'p'), undefined);
+  });
+});
+
+describe('kit: built on it, handles', () => {
+  it('refuses to delete a version others are built on, naming them', () => {
+    const all = [
+      { version: 'base-20260101000000', parent: { kind: 'base' as const, ref: 'debian-12' } },
+      { version: 'app-20260101000001', parent: { kind: 'image' as const, image: 'base', version: 'base-20260101000000' } },
+    ];
+    assert.throws(() => refuseIfBuiltOn([all[0]!], all), /cannot delete base-20260101000000: app-20260101000001 is built on it/);
+    assert.doesNotThrow(() => refuseIfBuiltOn(all, all), 'deleting both at once is fine');
+  });
+
+  it('a handle is opaque: only its own provider reads it, nothing serialises it', () => {
+    const mine = machineHandles<{ keyId: number }>();
+    const other = machineHandles<{ keyId: number }>();
+    const handle = mine.make({ keyId: 7 });
+    assert.deepEqual(mine.read({ handle }), { keyId: 7 });
+    assert.equal(other.read({ handle }), undefined);
+    assert.equal(JSON.stringify({ handle }), '{"handle":{}}');
+  });
+});
