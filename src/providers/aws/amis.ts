@@ -9,7 +9,7 @@ import { waitExpected } from '../../core/durations.js';
 import { creatingSignal, quietly, teardownSignal } from '../../core/teardown.js';
 import { durations } from '../kit/wait.js';
 import { metadataFromLabels, metadataToLabels } from '../kit/metadata.js';
-import type { ImageVersion, ImageVersionMetadata } from '../types.js';
+import { LABELS, type ImageVersion, type ImageVersionMetadata } from '../types.js';
 import { isNotFound, tagMap, toTags, type Ec2 } from './client.js';
 import { parseBaseRef } from './settings.js';
 
@@ -36,7 +36,7 @@ export class Amis {
   }
 
   async listVersions(signal: AbortSignal): Promise<ImageVersion[]> {
-    const images = await this.ec2.describeImages({ Owners: ['self'], Filters: [{ Name: 'tag:provisional-project', Values: [this.project] }] }, 'list AMIs', signal);
+    const images = await this.ec2.describeImages({ Owners: ['self'], Filters: [{ Name: `tag:${LABELS.project}`, Values: [this.project] }] }, 'list AMIs', signal);
     return images.flatMap((image) => {
       const v = this.toVersion(image);
       return v ? [v] : [];
@@ -132,7 +132,11 @@ export class Amis {
 
   /** A version's AMI and its copies in other regions, with their snapshots. */
   async deleteVersion(version: ImageVersion, signal: AbortSignal): Promise<void> {
-    const [home] = await this.ec2.describeImages({ ImageIds: [version.id] }, `find ${version.version}`, signal).catch(() => []);
+    // Only "no such AMI" means there is nothing to read: any other error must not skip the copies (they would leak).
+    const [home] = await this.ec2.describeImages({ ImageIds: [version.id] }, `find ${version.version}`, signal).catch((err) => {
+      if (isNotFound(err)) return [];
+      throw err;
+    });
     await this.deleteCopies(parseCopies(tagMap(home?.Tags)[COPIES_TAG]), signal);
     await this.delete(version.id, signal);
   }

@@ -3,18 +3,10 @@
  * with its error body (`{id, message, request_id}`) and its paging (links.pages.next).
  * https://docs.digitalocean.com/reference/api/api-reference/
  */
-import type { EventSink } from '../../core/events.js';
-import { JsonApi, type Query } from '../kit/http.js';
+import { JsonApi, type JsonApiOptions, type Query } from '../kit/http.js';
 import type { z } from 'zod';
 
-export interface ApiOptions {
-  baseUrl: string;
-  token: string;
-  events: EventSink;
-  budget?: number;
-  maxRetries?: number;
-  timeoutMs?: number;
-}
+export type ApiOptions = Pick<JsonApiOptions, 'baseUrl' | 'token' | 'events' | 'budget' | 'maxRetries' | 'timeoutMs'>;
 
 export class DigitalOceanApi extends JsonApi {
   constructor(opts: ApiOptions) {
