@@ -88,7 +88,7 @@ export class AwsProvider implements Provider {
 
   /** One RunInstances (MinCount = MaxCount = N) per group of requests that share image, type, tags and key. */
   launchMachines(reqs: LaunchRequest[], signal: AbortSignal): Promise<Machine[]> {
-    return launchBatch(reqs, this.launcher(), signal);
+    return launchBatch(reqs, this.launcher(), signal, this.ctx.events);
   }
 
   private instanceType(req: LaunchRequest): string {

@@ -98,7 +98,7 @@ export class DigitalOceanProvider implements Provider {
   }
 
   launchMachines(reqs: LaunchRequest[], signal: AbortSignal): Promise<Machine[]> {
-    return launchBatch(reqs, this.launcher(), signal);
+    return launchBatch(reqs, this.launcher(), signal, this.ctx.events);
   }
 
   private where(req: LaunchRequest): { size: string; region: string } {

@@ -13,7 +13,8 @@
  *   launchMachine(req, signal) { return launchOne(req, (r, s) => this.launchMachines(r, s), signal); }
  */
 import { throwIfAborted } from '../../core/errors.js';
-import { teardownSignal } from '../../core/teardown.js';
+import type { EventSink } from '../../core/events.js';
+import { quietly, teardownSignal } from '../../core/teardown.js';
 import type { LaunchRequest, Machine } from '../types.js';
 
 export interface BatchLauncher<Created> {
@@ -50,7 +51,8 @@ export function groupRequests(reqs: LaunchRequest[], shareKey: (req: LaunchReque
   return calls;
 }
 
-export async function launchBatch<Created>(reqs: LaunchRequest[], launcher: BatchLauncher<Created>, signal: AbortSignal): Promise<Machine[]> {
+/** `events` hears (debug) a removal that failed after a failed launch; the launch's own error is what is thrown. */
+export async function launchBatch<Created>(reqs: LaunchRequest[], launcher: BatchLauncher<Created>, signal: AbortSignal, events?: EventSink): Promise<Machine[]> {
   if (!reqs.length) return [];
   throwIfAborted(signal);
   const calls = groupRequests(reqs, (r) => launcher.shareKey(r), launcher.perCall);
@@ -80,7 +82,7 @@ export async function launchBatch<Created>(reqs: LaunchRequest[], launcher: Batc
     return machines;
   } catch (err) {
     // Nothing half-made stays: whatever this batch created goes, whatever the signal says.
-    if (made().length) await launcher.remove(made(), teardownSignal()).catch(() => undefined);
+    if (made().length) await quietly(`${made().length} machine(s) of a failed launch`, () => launcher.remove(made(), teardownSignal()), events);
     throw err;
   }
 }

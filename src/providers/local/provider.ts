@@ -96,6 +96,7 @@ export class LocalProvider implements Provider {
         },
       },
       signal,
+      this.ctx.events,
     );
   }
 
