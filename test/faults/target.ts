@@ -5,7 +5,7 @@
  */
 import type { TempProject } from '../helpers/project.js';
 
-export type ProviderName = 'digitalocean' | 'aws' | 'local';
+export type ProviderName = 'digitalocean' | 'aws' | 'hetzner' | 'local';
 
 export interface InventoryMachine {
   id: string;
