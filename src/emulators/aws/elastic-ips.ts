@@ -33,7 +33,7 @@ export class ElasticIps {
   }
 
   async allocate(entry: Omit<ElasticIp, 'publicIp'>): Promise<ElasticIp> {
-    const publicIp = await claimAddress(this.ports[0]!, new Set());
+    const publicIp = await claimAddress(this.ports, new Set());
     const ip: ElasticIp = { ...entry, publicIp };
     const listeners: TcpForwarder[] = [];
     for (const [i, port] of this.ports.entries()) {

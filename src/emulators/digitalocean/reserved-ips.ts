@@ -46,7 +46,7 @@ export class ReservedIps {
   }
 
   async create(region: string): Promise<ReservedIp> {
-    const ip = await claimAddress(this.ports[0]!, new Set());
+    const ip = await claimAddress(this.ports, new Set());
     const reserved: ReservedIp = { ip, region, dropletId: null, locked: false, projectId: this.projectId, actionIds: [] };
     const listeners: TcpForwarder[] = [];
     try {

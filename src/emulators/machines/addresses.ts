@@ -67,17 +67,27 @@ async function tryClaim(path: string): Promise<boolean> {
   }
 }
 
-/** Claims a free loopback address whose `port` nobody listens on. */
-export async function claimAddress(port: number, inUse: ReadonlySet<string>): Promise<string> {
+/**
+ * Claims a free loopback address on which nobody listens on `ports` (every one of them: a listener
+ * left on one port of an address, such as an orphaned container's sshd, must not catch connections
+ * meant for what claims it next).
+ */
+export async function claimAddress(ports: number | readonly number[], inUse: ReadonlySet<string>): Promise<string> {
+  const wanted = typeof ports === 'number' ? [ports] : ports;
   await mkdir(ADDRESS_DIR, { recursive: true });
   for (const address of candidates()) {
     if (inUse.has(address)) continue;
     const path = join(ADDRESS_DIR, address);
     if (!(await tryClaim(path))) continue;
-    if (await portFree(address, port)) return address;
+    if (await allFree(address, wanted)) return address;
     await rm(path, { force: true });
   }
   throw new Error('no free loopback address left for an emulated machine');
+}
+
+async function allFree(address: string, ports: readonly number[]): Promise<boolean> {
+  for (const port of ports) if (!(await portFree(address, port))) return false;
+  return true;
 }
 
 export async function releaseAddress(address: string): Promise<void> {
