@@ -7,7 +7,6 @@
  * Every answer Packer got is checked against botocore's model.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,33 +17,7 @@ import { DEBIAN_OWNER_ID } from '../../../src/emulators/aws/cloud.js';
 import { startEc2Emulator } from '../../../src/emulators/aws/server.js';
 import { checkAnswers, loadModel } from './botocore-model.js';
 import { awsCli, waitFor, type CliResult } from './test-support.js';
-
-function runPacker(args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('packer', args, {
-      cwd,
-      env: { ...env, CHECKPOINT_DISABLE: '1', PACKER_LOG: '1', PACKER_LOG_PATH: join(cwd, 'packer.log'), HOME: cwd },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // gone
-      }
-      reject(new Error(`packer did not finish within ${timeoutMs} ms:\n${output}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
+import { runPacker } from '../run-packer.js';
 
 function ok(result: CliResult, what: string): any {
   assert.equal(result.code, 0, `${what} failed (exit ${result.code}): ${result.stderr}`);
@@ -86,7 +59,7 @@ test("Packer 1.6.6 (amazon-ebs, minimal template) builds an AMI against the emul
     const started = Date.now();
     // No AWS_* variables nor config files: the template alone says where and who.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
-    const { code, output } = await runPacker(['build', '-color=false', 'template.json'], dir, env, 360_000);
+    const { code, output } = await runPacker(['build', '-color=false', 'template.json'], dir, 360_000, {}, env);
     const seconds = (Date.now() - started) / 1000;
     const log = await readFile(join(dir, 'packer.log'), 'utf8').catch(() => '');
     assert.equal(code, 0, `packer failed:\n${output}\n--- requests: ${JSON.stringify(emu.requests.counts())}`);
