@@ -124,6 +124,57 @@ export interface Server extends Machine {
   address?: string;
 }
 
+/**
+ * A stable address for one image's servers in one environment (`deployments.<env>.<image>.endpoint`):
+ * a local HAProxy, a DigitalOcean load balancer or reserved IP, an ELBv2 target group or an Elastic
+ * IP. Found again by its name/labels (project, environment, image), never by local state.
+ */
+export interface EndpointRef {
+  project: string;
+  environment: string;
+  image: string;
+}
+
+export interface EndpointMember {
+  /** The machine's provider id (droplet id, instance id, local machine name). */
+  machineId: string;
+  name?: string;
+  /** What the endpoint knows of it: only `healthy` members get new connections. */
+  state: 'healthy' | 'unhealthy' | 'joining' | 'draining' | 'unknown';
+}
+
+export interface EndpointStatus {
+  /** The endpoint's kind, as in the config (`haproxy`, `load-balancer`, `reserved-ip`, `target-group`, `elastic-ip`). */
+  kind: string;
+  /** Where clients connect: `127.0.0.1:8080`, `203.0.113.7:80`, a DNS name. */
+  address: string;
+  members: EndpointMember[];
+}
+
+/**
+ * A provider's endpoints. deploy/ moves traffic only through these methods, the same way on every
+ * provider: ensure (idempotent create), attach healthy new servers, detach old ones (no new
+ * connections, drained, then gone), and remove with the environment. `spec` is the parsed
+ * `endpoint:` block (see ProviderDefinition.endpointSchema).
+ */
+export interface Endpoints {
+  /** Create the endpoint if it does not exist (members unchanged); returns its status. */
+  ensure(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<EndpointStatus>;
+  /** Add machines (already healthy); resolves once the endpoint sends them traffic. */
+  attach(ref: EndpointRef, spec: unknown, machines: Machine[], signal: AbortSignal): Promise<void>;
+  /**
+   * Stop new connections to the machines, wait until their open ones finished (at most
+   * drainMs), then remove them from the endpoint. Machines that are not members are ignored.
+   */
+  detach(ref: EndpointRef, spec: unknown, machines: Pick<Machine, 'id' | 'name'>[], drainMs: number, signal: AbortSignal): Promise<void>;
+  /** The endpoint as the provider has it now, or undefined if there is none. */
+  status(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<EndpointStatus | undefined>;
+  /** Remove the endpoint (destroy, cleanup). Idempotent. */
+  remove(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<void>;
+  /** Every endpoint of the project, for `server list`, `destroy` and `cleanup` (members of dead runs). */
+  list(project: string, signal: AbortSignal): Promise<(EndpointRef & EndpointStatus)[]>;
+}
+
 export interface Provider {
   readonly name: string;
   /** One line for the user, e.g. `local QEMU 7.2 (accelerator: tcg, KVM unusable: ...)`. */
@@ -175,6 +226,9 @@ export interface Provider {
    */
   removeRunResources?(runId: string, opts: { dryRun: boolean; signal: AbortSignal; snapshots?: string[] }): Promise<string[]>;
 
+  /** Stable endpoints (load balancers, reserved addresses), for providers that have them. */
+  readonly endpoints?: Endpoints;
+
   /** Release anything held (connections, timers). */
   close?(): Promise<void>;
 }
@@ -189,6 +243,11 @@ export interface ProviderDefinition<S = unknown> {
   settingsSchema: z.ZodType<S>;
   /** Which LaunchOptions this provider takes (see kit/options.ts); unknown keys are refused. */
   launchOptionsSchema: z.ZodType<unknown>;
+  /**
+   * Schema of `deployments.<env>.<image>.endpoint` for this provider: the kinds it has and their
+   * settings (unknown keys refused). Undefined if the provider has no endpoints.
+   */
+  endpointSchema?: z.ZodType<unknown>;
   /** Base refs this provider knows without calling anything (for `validate`); undefined if open-ended. */
   knownBaseRefs?(settings: S): string[] | undefined;
   /** Static check of a base-image reference. Returns a message if it cannot be right. */
