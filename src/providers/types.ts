@@ -135,6 +135,14 @@ export interface EndpointRef {
   image: string;
 }
 
+/** An image's HTTP health check (`health-check.http`), for endpoints that check members themselves. */
+export interface HttpHealthCheck {
+  port: number;
+  path: string;
+  /** The status a healthy server answers. */
+  status: number;
+}
+
 export interface EndpointMember {
   /** The machine's provider id (droplet id, instance id, local machine name). */
   machineId: string;
@@ -158,8 +166,17 @@ export interface EndpointStatus {
  * `endpoint:` block (see ProviderDefinition.endpointSchema).
  */
 export interface Endpoints {
-  /** Create the endpoint if it does not exist (members unchanged); returns its status. */
-  ensure(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<EndpointStatus>;
+  /**
+   * Why the endpoint cannot be had (a local port another program holds), or undefined: asked by
+   * deploy before anything is created, so that such a deploy fails with exit 2, nothing changed.
+   */
+  check?(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<string | undefined>;
+  /**
+   * Create the endpoint if it does not exist (members unchanged); returns its status. `health`
+   * is the image's HTTP health check, for endpoints that check members themselves (a load
+   * balancer's health check); an existing endpoint takes the new one.
+   */
+  ensure(ref: EndpointRef, spec: unknown, signal: AbortSignal, opts?: { health?: HttpHealthCheck }): Promise<EndpointStatus>;
   /** Add machines (already healthy); resolves once the endpoint sends them traffic. */
   attach(ref: EndpointRef, spec: unknown, machines: Machine[], signal: AbortSignal): Promise<void>;
   /**
@@ -248,6 +265,12 @@ export interface ProviderDefinition<S = unknown> {
    * settings (unknown keys refused). Undefined if the provider has no endpoints.
    */
   endpointSchema?: z.ZodType<unknown>;
+  /**
+   * What a parsed `endpoint:` is: its kind (as EndpointStatus.kind) and whether it is one address
+   * for one server (a reserved or Elastic IP), which config validation refuses on an image with
+   * more than one server.
+   */
+  describeEndpoint?(spec: unknown): { kind: string; oneServer: boolean };
   /** Base refs this provider knows without calling anything (for `validate`); undefined if open-ended. */
   knownBaseRefs?(settings: S): string[] | undefined;
   /** Static check of a base-image reference. Returns a message if it cannot be right. */
