@@ -298,6 +298,24 @@ export async function nspawnProcesses(dir: string): Promise<number[]> {
   return pids;
 }
 
+/**
+ * Machines (their systemd, the container's PID 1) whose overlay lives under `dir` and whose
+ * systemd-nspawn is gone: killed with SIGKILL, nspawn cannot take its machine with it, and the
+ * machine's systemd is reparented to the host's init with its sshd still on its address. Its root
+ * mount (the first line of its mountinfo) names the overlay's upper layer, so it is found by that.
+ */
+export async function orphanedMachines(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (!/(^|\/)(systemd|init)$/.test(cmdline[0] ?? '')) continue;
+    const rootMount = (await readFile(`/proc/${entry}/mountinfo`, 'utf8').catch(() => '')).split('\n', 1)[0] ?? '';
+    if (rootMount.includes(`upperdir=${dir}/`)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
 function runsDir(): string {
   return join(emulatorCacheDir(), 'runs');
 }
@@ -331,6 +349,7 @@ async function reapDeadRuns(): Promise<void> {
     if (alive) continue;
     // Its machines should have shut down with it (parent-death signal); kill any that did not.
     for (const pid of await nspawnProcesses(join(dir, entry))) await killTree(pid);
+    for (const pid of await orphanedMachines(join(dir, entry))) await killTree(pid);
     await removeTree(join(dir, entry));
   }
   await reapStaleClaims();

@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { sshExec, waitForSsh } from '../../contract/ssh.js';
-import { BASE_LAYER, MachinePool } from '../../../src/emulators/machines/pool.js';
+import { BASE_LAYER, MachinePool, orphanedMachines } from '../../../src/emulators/machines/pool.js';
 import { descendants } from '../../../src/emulators/machines/container.js';
 import { portFree } from '../../../src/emulators/machines/addresses.js';
 import { makeKeyPair, nspawnPids, overlayMountsBelow } from './test-support.js';
@@ -104,6 +104,57 @@ test('machines: an emulator killed with SIGKILL leaves no machine running, and t
   assert.equal(existsSync(runDir), false, 'the dead run was reaped');
   assert.ok(!(await readFile('/proc/mounts', 'utf8')).includes(runDir));
 });
+
+test('machines: a machine whose systemd-nspawn was killed (orphaned to init) is killed by the next pool, freeing its address', { timeout: 120_000 }, async () => {
+  const script = `
+    const { MachinePool, BASE_LAYER } = await import(${JSON.stringify(new URL('../../../src/emulators/machines/pool.js', import.meta.url).href)});
+    const pool = await MachinePool.open();
+    const m = await pool.create({ name: 'orphan2', layer: BASE_LAYER, authorizedKeys: [] });
+    console.log(JSON.stringify({ runDir: pool.runDir, ip: m.ip, port: m.port }));
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the child pool did not start within 60 s')), 60_000);
+    child.stdout.once('data', (d: Buffer) => {
+      clearTimeout(timer);
+      resolve(d.toString());
+    });
+  });
+  const { runDir, ip, port } = JSON.parse(line) as { runDir: string; ip: string; port: number };
+  const listening = Date.now() + 20_000;
+  while ((await portFree(ip, port)) && Date.now() < listening) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await portFree(ip, port), false, 'the machine\'s sshd listens');
+  // The fault: nspawn dies first (SIGKILL, so it cannot take its machine along), then the emulator.
+  const [nspawn] = await nspawnPids(runDir);
+  assert.ok(nspawn, 'systemd-nspawn runs');
+  const [init] = await orphanedMachines(runDir);
+  assert.ok(init, 'the machine\'s systemd is found by its overlay');
+  process.kill(nspawn, 'SIGKILL');
+  child.kill('SIGKILL');
+  const reparented = Date.now() + 10_000;
+  while (ppidOf(init) !== 1 && Date.now() < reparented) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(ppidOf(init), 1, 'the fault landed: the machine\'s systemd outlived its nspawn and belongs to init');
+  assert.equal(await portFree(ip, port), false, 'the orphan still holds the address');
+  const next = await MachinePool.open();
+  await next.close();
+  const gone = Date.now() + 10_000;
+  while (ppidOf(init) !== undefined && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(ppidOf(init), undefined, 'the orphaned machine was killed');
+  assert.equal(await portFree(ip, port), true, 'its address is free again');
+  assert.equal(existsSync(runDir), false, 'the dead run was reaped');
+});
+
+/** A live process's parent pid, undefined once it is gone (or a zombie). */
+function ppidOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' ? undefined : Number(fields[1]);
+  } catch {
+    return undefined;
+  }
+}
 
 test('machines: a forced stop kills the whole container (no orphan keeps its overlay or its address)', { timeout: 120_000 }, async () => {
   const pool = await MachinePool.open();
