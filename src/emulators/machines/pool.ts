@@ -302,18 +302,20 @@ export async function nspawnProcesses(dir: string): Promise<number[]> {
  * Machines (their systemd, the container's PID 1) whose overlay lives under `dir` and whose
  * systemd-nspawn is gone: killed with SIGKILL, nspawn cannot take its machine with it, and the
  * machine's systemd is reparented to the host's init with its sshd still on its address. Its root
- * mount (the first line of its mountinfo) names the overlay's upper layer, so it is found by that.
+ * mount (the first line of its mountinfo) names the overlay's upper layer, so it is found by that,
+ * even after its run's directory was removed.
  */
-export async function orphanedMachines(dir: string): Promise<number[]> {
-  const pids: number[] = [];
+export async function orphanedMachines(dir: string): Promise<{ pid: number; upperDir: string }[]> {
+  const found: { pid: number; upperDir: string }[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
     if (!/(^|\/)(systemd|init)$/.test(cmdline[0] ?? '')) continue;
     const rootMount = (await readFile(`/proc/${entry}/mountinfo`, 'utf8').catch(() => '')).split('\n', 1)[0] ?? '';
-    if (rootMount.includes(`upperdir=${dir}/`)) pids.push(Number(entry));
+    const upperDir = /upperdir=([^,\s]+)/.exec(rootMount)?.[1];
+    if (upperDir?.startsWith(`${dir}/`)) found.push({ pid: Number(entry), upperDir });
   }
-  return pids;
+  return found;
 }
 
 function runsDir(): string {
@@ -328,6 +330,15 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function killTree(pid: number): Promise<void> {
   for (const child of await descendants(pid)) signal(child, 'SIGKILL');
   signal(pid, 'SIGKILL');
@@ -337,19 +348,16 @@ async function killTree(pid: number): Promise<void> {
 async function reapDeadRuns(): Promise<void> {
   const dir = runsDir();
   await mkdir(dir, { recursive: true });
+  // Machines of dead runs that outlived their nspawn (their run directory may be gone already).
+  for (const orphan of await orphanedMachines(dir)) {
+    const owner = Number.parseInt(orphan.upperDir.slice(dir.length + 1), 10);
+    if (!processAlive(owner)) await killTree(orphan.pid);
+  }
   for (const entry of await readdir(dir)) {
     const owner = Number.parseInt(await readFile(join(dir, entry, 'owner'), 'utf8').catch(() => entry), 10);
-    let alive = false;
-    try {
-      process.kill(owner, 0);
-      alive = true;
-    } catch (err) {
-      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (alive) continue;
+    if (processAlive(owner)) continue;
     // Its machines should have shut down with it (parent-death signal); kill any that did not.
     for (const pid of await nspawnProcesses(join(dir, entry))) await killTree(pid);
-    for (const pid of await orphanedMachines(join(dir, entry))) await killTree(pid);
     await removeTree(join(dir, entry));
   }
   await reapStaleClaims();

@@ -128,7 +128,7 @@ test('machines: a machine whose systemd-nspawn was killed (orphaned to init) is 
   // The fault: nspawn dies first (SIGKILL, so it cannot take its machine along), then the emulator.
   const [nspawn] = await nspawnPids(runDir);
   assert.ok(nspawn, 'systemd-nspawn runs');
-  const [init] = await orphanedMachines(runDir);
+  const [{ pid: init } = { pid: 0 }] = await orphanedMachines(runDir);
   assert.ok(init, 'the machine\'s systemd is found by its overlay');
   process.kill(nspawn, 'SIGKILL');
   child.kill('SIGKILL');
