@@ -59,6 +59,19 @@ export interface ImageVersionMetadata {
   toolVersion: string;
   /** ISO 8601, UTC. */
   createdAt: string;
+  /**
+   * Set while the version's image tests run (the id of the run testing it): such a version is
+   * never chosen (images/choice.ts), and a run that died leaves it for `provisional cleanup`.
+   */
+  testing?: string;
+  /** Taken out of use by `provisional image revoke` (why, and when: ISO 8601, UTC). */
+  revoked?: { reason: string; at: string };
+}
+
+/** A change to a stored version's marks: a value sets the mark, null lifts it, absent leaves it. */
+export interface VersionMetadataPatch {
+  testing?: string | null;
+  revoked?: { reason: string; at: string } | null;
 }
 
 export interface ImageVersion extends ImageVersionMetadata {
@@ -228,6 +241,12 @@ export interface Provider {
   distributeVersion?(version: ImageVersion, regions: string[], signal: AbortSignal): Promise<ImageVersion>;
   /** Destroy a machine and everything launchMachine created for it. Idempotent. */
   destroyMachine(machine: Machine, signal: AbortSignal): Promise<void>;
+
+  /**
+   * Change a stored version's marks (being tested, revoked) at the provider, where every machine
+   * sees them; the rest of its metadata stays. Resolves with the version as now listed.
+   */
+  updateVersionMetadata(version: ImageVersion, patch: VersionMetadataPatch, signal: AbortSignal): Promise<ImageVersion>;
 
   /** Delete a version (everywhere it exists). The caller has checked nothing depends on it. */
   deleteImageVersion(version: ImageVersion, signal: AbortSignal): Promise<void>;

@@ -77,13 +77,14 @@ export function providerContract(
     const versions: ImageVersion[] = [];
 
     const labels = (role: string) => ({ [LABELS.project]: opts.project, [LABELS.run]: run, [LABELS.role]: role, [LABELS.image]: image });
-    const meta = (version: string, parent: ImageVersionMetadata['parent']): ImageVersionMetadata => ({
+    const meta = (version: string, parent: ImageVersionMetadata['parent'], marks: Pick<ImageVersionMetadata, 'testing'> = {}): ImageVersionMetadata => ({
       image,
       version,
       parent,
       inputHash: `sha256:${randomBytes(32).toString('hex')}`,
       toolVersion: 'contract',
       createdAt: new Date().toISOString(),
+      ...marks,
     });
 
     /** A launch request whose labels name its source, so that each machine's labels differ with its image. */
@@ -129,7 +130,7 @@ export function providerContract(
      * Build a version the way the pipeline does: ssh, write, clean, power off, stop, snapshot,
      * destroy. The builder (launched with `options`) is checked first: labels, image, size.
      */
-    async function buildVersion(source: SourceImage, script: string, version: string, parent: ImageVersionMetadata['parent'], options?: LaunchOptions): Promise<ImageVersion> {
+    async function buildVersion(source: SourceImage, script: string, version: string, parent: ImageVersionMetadata['parent'], options?: LaunchOptions, marks?: Pick<ImageVersionMetadata, 'testing'>): Promise<ImageVersion> {
       const key = freshKey();
       const builder = await launch(`provisional-build-${image}-${run}`, source, key, 'builder', options);
       const ssh = await waitForSsh(builder.ssh, key.privateKey, sshTimeoutMs);
@@ -138,7 +139,7 @@ export function providerContract(
       assert.equal(result.code, 0, `the build commands failed: ${result.stderr}`);
       await powerOff(ssh);
       await provider.stopMachine(builder, signal);
-      const saved = await provider.snapshotMachine(builder, meta(version, parent), signal);
+      const saved = await provider.snapshotMachine(builder, meta(version, parent, marks), signal);
       versions.push(saved);
       await destroy(builder);
       return saved;
@@ -195,16 +196,41 @@ export function providerContract(
       assert.deepEqual(servers.map((s) => s.name), [], 'no machine of this run is left');
     });
 
-    it('builds a version on that version (its builder of the first size), keeping what the first one wrote', stepTimeout, async () => {
+    it('builds a version on that version (its builder of the first size, saved marked as being tested), keeping what the first one wrote', stepTimeout, async () => {
       second = await buildVersion(
         { kind: 'version', version: first },
         `test "$(cat /root/contract-marker)" = ${marker} && echo second > /root/contract-second`,
         `${image}-20260101000002`,
         { kind: 'image', image, version: first.version },
         opts.sizes[0],
+        { testing: run },
       );
-      const listed = (await provider.listImageVersions(signal)).filter((v) => v.image === image).map((v) => v.version).sort();
-      assert.deepEqual(listed, [first.version, second.version]);
+      const listed = (await provider.listImageVersions(signal)).filter((v) => v.image === image).sort((a, b) => a.version.localeCompare(b.version));
+      assert.deepEqual(listed.map((v) => v.version), [first.version, second.version]);
+      assert.equal(second.testing, run, 'the snapshot keeps the testing mark it was saved with');
+      assert.deepEqual(listed.map((v) => v.testing), [undefined, run], 'and lists it');
+    });
+
+    it('changes a stored version\'s marks (updateVersionMetadata): lifts testing, sets and lifts revoked; the rest stays', async () => {
+      const unchanged = (v: ImageVersion) => ({ image: v.image, version: v.version, parent: v.parent, inputHash: v.inputHash, toolVersion: v.toolVersion, createdAt: v.createdAt, id: v.id });
+      const listedNow = async (v: ImageVersion) => (await provider.listImageVersions(signal)).find((x) => x.version === v.version)!;
+      const tested = await provider.updateVersionMetadata(second, { testing: null }, signal);
+      assert.equal(tested.testing, undefined);
+      assert.equal((await listedNow(second)).testing, undefined, 'the mark is lifted at the provider');
+      assert.deepEqual(unchanged(await listedNow(second)), unchanged(second));
+      const revoked = { reason: 'broke TLS: "ca-certificates" missing', at: '2026-01-02T03:04:05.000Z' };
+      const marked = await provider.updateVersionMetadata(second, { revoked }, signal);
+      assert.deepEqual(marked.revoked, revoked);
+      const listed = await listedNow(second);
+      assert.deepEqual(listed.revoked, revoked, 'every machine sees the mark: it is stored at the provider');
+      assert.equal(listed.status, 'available');
+      assert.deepEqual(unchanged(listed), unchanged(second));
+      assert.equal((await listedNow(first)).revoked, undefined, 'other versions are untouched');
+      await provider.updateVersionMetadata(second, { revoked: null }, signal);
+      const restored = await listedNow(second);
+      assert.equal(restored.revoked, undefined);
+      assert.equal(restored.testing, undefined);
+      assert.deepEqual(unchanged(restored), unchanged(second));
     });
 
     it('refuses to delete a version another version is built on, naming it', async () => {

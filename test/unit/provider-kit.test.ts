@@ -5,7 +5,7 @@ import { EXIT, UserFacingError } from '../../src/core/errors.js';
 import { refuseIfBuiltOn } from '../../src/images/dependents.js';
 import { machineHandles } from '../../src/providers/kit/handle.js';
 import { groupRequests, launchBatch, shareKeyOf, type BatchLauncher } from '../../src/providers/kit/launch.js';
-import { metadataFromDescription, metadataFromLabels, metadataToDescription, metadataToLabels } from '../../src/providers/kit/metadata.js';
+import { labelChanges, metadataFromDescription, metadataFromLabels, metadataToDescription, metadataToLabels, patchMetadata } from '../../src/providers/kit/metadata.js';
 import { readLaunchOptions } from '../../src/providers/kit/options.js';
 import { awsLaunchOptionsSchema } from '../../src/providers/aws/settings.js';
 import { digitalOceanLaunchOptionsSchema } from '../../src/providers/digitalocean/settings.js';
@@ -94,6 +94,19 @@ describe('kit: version metadata', () => {
     assert.deepEqual(metadataFromDescription(metadataToDescription(meta, 'p'), 'p'), meta);
     const base = { ...meta, parent: { kind: 'base' as const, ref: '136693071363/debian-12-amd64-*' } };
     assert.deepEqual(metadataFromLabels(metadataToLabels(base, 'p'), 'p'), base);
+  });
+
+  it('carries the marks (testing, revoked) both ways; a patch sets and lifts them, and says which tags change', () => {
+    const marked = patchMetadata(meta, { testing: 'run1', revoked: { reason: 'bad "TLS", see #12', at: '2026-01-02T00:00:00.000Z' } });
+    assert.deepEqual(metadataFromLabels(metadataToLabels(marked, 'p'), 'p'), marked);
+    assert.deepEqual(metadataFromDescription(metadataToDescription(marked, 'p'), 'p'), marked);
+    assert.deepEqual(patchMetadata(marked, { testing: null, revoked: null }), meta, 'null lifts a mark');
+    assert.deepEqual(patchMetadata(marked, {}), marked, 'absent leaves it');
+    assert.deepEqual(labelChanges(metadataToLabels(marked, 'p'), metadataToLabels(patchMetadata(marked, { testing: null }), 'p')), { set: {}, remove: ['provisional-testing'] });
+    assert.deepEqual(labelChanges(metadataToLabels(meta, 'p'), metadataToLabels(patchMetadata(meta, { revoked: { reason: 'r', at: 't' } }), 'p')), {
+      set: { 'provisional-revoked-at': 't', 'provisional-revoked-reason': 'r' },
+      remove: [],
+    });
   });
 
   it('is not another project\'s, nor a malformed one', () => {

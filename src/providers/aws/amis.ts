@@ -3,13 +3,13 @@
  * recorded on the home AMI, and deletion of an AMI with its EBS snapshots (left-behind snapshots
  * are the classic cost leak).
  */
-import { CopyImageCommand, CreateImageCommand, CreateTagsCommand, DeleteSnapshotCommand, DeregisterImageCommand, waitUntilImageAvailable, type Image } from '@aws-sdk/client-ec2';
+import { CopyImageCommand, CreateImageCommand, CreateTagsCommand, DeleteSnapshotCommand, DeleteTagsCommand, DeregisterImageCommand, waitUntilImageAvailable, type Image } from '@aws-sdk/client-ec2';
 import { CancelledError, ProviderError, UsageError } from '../../core/errors.js';
 import { waitExpected } from '../../core/durations.js';
 import { creatingSignal, quietly, teardownSignal } from '../../core/teardown.js';
 import { durations } from '../kit/wait.js';
-import { metadataFromLabels, metadataToLabels } from '../kit/metadata.js';
-import { LABELS, type ImageVersion, type ImageVersionMetadata } from '../types.js';
+import { labelChanges, metadataFromLabels, metadataToLabels, patchMetadata } from '../kit/metadata.js';
+import { LABELS, type ImageVersion, type ImageVersionMetadata, type VersionMetadataPatch } from '../types.js';
 import { isNotFound, tagMap, toTags, type Ec2 } from './client.js';
 import { parseBaseRef } from './settings.js';
 
@@ -128,6 +128,34 @@ export class Amis {
       await quietly(`the copies of ${version.version}`, () => this.deleteCopies(copies, teardownSignal()));
       throw err instanceof ProviderError || signal.aborted ? err : new ProviderError({ provider: 'aws', operation: `copy ${version.version}`, message: (err as Error).message, cause: err });
     }
+  }
+
+  /**
+   * The marks as tags: CreateTags for what is set, DeleteTags for what is lifted, on the home AMI
+   * and on each copy (they carry the tags they were copied with), read fresh from EC2 first.
+   */
+  async updateMetadata(version: ImageVersion, patch: VersionMetadataPatch, signal: AbortSignal): Promise<ImageVersion> {
+    const [home] = await this.ec2.describeImages({ ImageIds: [version.id] }, `find ${version.version}`, signal).catch((err) => {
+      if (isNotFound(err)) return [];
+      throw err;
+    });
+    const before = home && metadataFromLabels(tagMap(home.Tags), this.project);
+    if (!home || !before) throw new ProviderError({ provider: 'aws', operation: `mark ${version.version}`, status: 404, message: `AMI ${version.id} (${version.version}) no longer exists` });
+    const { set, remove } = labelChanges(metadataToLabels(before, this.project), metadataToLabels(patchMetadata(before, patch), this.project));
+    const copies = parseCopies(tagMap(home.Tags)[COPIES_TAG]);
+    for (const [region, imageId] of [[this.ec2.region, version.id], ...Object.entries(copies)] as [string, string][]) {
+      const there = region === this.ec2.region ? this.ec2 : this.ec2.inRegion(region);
+      try {
+        if (Object.keys(set).length) await there.call(`mark ${version.version}`, (sdk, s) => sdk.send(new CreateTagsCommand({ Resources: [imageId], Tags: toTags(set) }), { abortSignal: s }), signal);
+        if (remove.length) await there.call(`unmark ${version.version}`, (sdk, s) => sdk.send(new DeleteTagsCommand({ Resources: [imageId], Tags: remove.map((Key) => ({ Key })) }), { abortSignal: s }), signal);
+      } finally {
+        if (there !== this.ec2) there.close();
+      }
+    }
+    const [after] = await this.ec2.describeImages({ ImageIds: [version.id] }, `read ${version.version}`, signal);
+    const updated = after && this.toVersion(after);
+    if (!updated) throw new ProviderError({ provider: 'aws', operation: `mark ${version.version}`, message: 'the AMI lost its metadata' });
+    return updated;
   }
 
   /** A version's AMI and its copies in other regions, with their snapshots. */

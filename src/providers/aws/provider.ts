@@ -29,6 +29,7 @@ import {
   type ProviderContext,
   type Server,
   type SourceImage,
+  type VersionMetadataPatch,
 } from '../types.js';
 import { Access, type TemporaryAccess } from './access.js';
 import { Amis } from './amis.js';
@@ -239,6 +240,10 @@ export class AwsProvider implements Provider {
     }
     // A security group cannot be deleted while an instance still uses it.
     if (waitGone) await this.waitInstances(ids, 'terminated', 'terminate', 600_000, signal);
+  }
+
+  updateVersionMetadata(version: ImageVersion, patch: VersionMetadataPatch, signal: AbortSignal): Promise<ImageVersion> {
+    return this.amis.updateMetadata(version, patch, signal);
   }
 
   async deleteImageVersion(version: ImageVersion, signal: AbortSignal): Promise<void> {

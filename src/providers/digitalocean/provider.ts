@@ -26,6 +26,7 @@ import {
   type ProviderContext,
   type Server,
   type SourceImage,
+  type VersionMetadataPatch,
 } from '../types.js';
 import { Actions } from './actions.js';
 import { DigitalOceanApi } from './api.js';
@@ -240,6 +241,10 @@ export class DigitalOceanProvider implements Provider {
     await this.api.request('DELETE', `/v2/account/keys/${id}`, { operation: 'remove the build key', signal }).catch((err) => {
       if (!(err instanceof ProviderError && err.status === 404)) throw err;
     });
+  }
+
+  updateVersionMetadata(version: ImageVersion, patch: VersionMetadataPatch, signal: AbortSignal): Promise<ImageVersion> {
+    return this.snapshots.updateMetadata(version, patch, signal);
   }
 
   async deleteImageVersion(version: ImageVersion, signal: AbortSignal): Promise<void> {

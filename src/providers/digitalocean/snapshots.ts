@@ -6,8 +6,8 @@ import { ProviderError } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
 import { creatingSignal, quietly, teardownSignal } from '../../core/teardown.js';
 import { z } from 'zod';
-import { metadataFromDescription, metadataToDescription } from '../kit/metadata.js';
-import type { ImageVersion, ImageVersionMetadata } from '../types.js';
+import { metadataFromDescription, metadataToDescription, patchMetadata } from '../kit/metadata.js';
+import type { ImageVersion, ImageVersionMetadata, VersionMetadataPatch } from '../types.js';
 import type { Actions } from './actions.js';
 import type { DigitalOceanApi } from './api.js';
 import { imageSchema, type Action, type Image } from './types.js';
@@ -87,6 +87,18 @@ export class Snapshots {
     const { body } = await this.api.request('GET', `/v2/droplets/${dropletId}/snapshots`, { operation: 'find the snapshot', signal, schema: z.looseObject({ snapshots: z.array(imageSchema) }) });
     const found = body.snapshots.find((s) => s.name === name);
     return found && { ...found, type: 'snapshot' };
+  }
+
+  /** The marks live in the description with the rest: read it fresh, patch, write it back (PUT /v2/images/{id}). */
+  async updateMetadata(version: ImageVersion, patch: VersionMetadataPatch, signal: AbortSignal): Promise<ImageVersion> {
+    const { body } = await this.api.request('GET', `/v2/images/${version.id}`, { operation: `read ${version.version}`, signal, schema: imageAnswer });
+    const before = metadataFromDescription(body.image.description, this.project);
+    if (!before) throw new ProviderError({ provider: 'digitalocean', operation: `mark ${version.version}`, message: `image ${version.id} does not carry ${version.version}'s metadata` });
+    const description = metadataToDescription(patchMetadata(before, patch), this.project);
+    const { body: updated } = await this.api.request('PUT', `/v2/images/${version.id}`, { operation: `mark ${version.version}`, body: { description }, signal, schema: imageAnswer });
+    const result = this.toVersion({ ...updated.image, type: 'snapshot', description });
+    if (!result) throw new ProviderError({ provider: 'digitalocean', operation: `mark ${version.version}`, message: 'the metadata did not stick to the image' });
+    return result;
   }
 
   /** Transfer actions to every region at once; the image id stays the same everywhere. */

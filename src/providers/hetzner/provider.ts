@@ -16,10 +16,10 @@ import { refuseIfBuiltOn } from '../../images/dependents.js';
 import { z } from 'zod';
 import { machineHandles } from '../kit/handle.js';
 import { launchBatch, launchOne, shareKeyOf, type BatchLauncher } from '../kit/launch.js';
-import { metadataFromDescription, metadataToDescription } from '../kit/metadata.js';
+import { metadataFromDescription, metadataToDescription, patchMetadata } from '../kit/metadata.js';
 import { readLaunchOptions } from '../kit/options.js';
 import { durations, waitForBatch } from '../kit/wait.js';
-import { LABELS, type BaseImage, type ImageVersion, type ImageVersionMetadata, type LaunchRequest, type Machine, type Provider, type ProviderContext, type Server, type SourceImage } from '../types.js';
+import { LABELS, type BaseImage, type ImageVersion, type ImageVersionMetadata, type LaunchRequest, type Machine, type Provider, type ProviderContext, type Server, type SourceImage, type VersionMetadataPatch } from '../types.js';
 import { actionSchema, HetznerApi, imageSchema, serverSchema, sshKeySchema, type Action, type Image, type Server as HetznerServer } from './api.js';
 import { hetznerLaunchOptionsSchema, resolveToken, TOKEN_VARIABLE, type HetznerSettings } from './settings.js';
 
@@ -240,6 +240,19 @@ export class HetznerProvider implements Provider {
     await this.api.call('DELETE', path, { operation, signal }).catch((err) => {
       if (!(err instanceof ProviderError && err.status === 404)) throw err;
     });
+  }
+
+  /** The marks live in the description's JSON with the rest: read it fresh, patch, PUT /images/{id}. */
+  async updateVersionMetadata(version: ImageVersion, patch: VersionMetadataPatch, signal: AbortSignal): Promise<ImageVersion> {
+    const answer = z.looseObject({ image: imageSchema });
+    const { body } = await this.api.request('GET', `/images/${version.id}`, { operation: `read ${version.version}`, signal, schema: answer });
+    const before = metadataFromDescription(body.image.description, this.ctx.project);
+    if (!before) throw new ProviderError({ provider: 'hetzner', operation: `mark ${version.version}`, message: `image ${version.id} does not carry ${version.version}'s metadata` });
+    const description = metadataToDescription(patchMetadata(before, patch), this.ctx.project);
+    const { body: updated } = await this.api.request('PUT', `/images/${version.id}`, { operation: `mark ${version.version}`, body: { description }, signal, schema: answer });
+    const result = this.toVersion(updated.image);
+    if (!result) throw new ProviderError({ provider: 'hetzner', operation: `mark ${version.version}`, message: 'the metadata did not stick to the image' });
+    return result;
   }
 
   async deleteImageVersion(version: ImageVersion, signal: AbortSignal): Promise<void> {

@@ -6,6 +6,8 @@
  *   metadataFromLabels(labels, project) -> meta | undefined                 (not ours, or malformed)
  *   metadataToDescription(meta, project) -> 'provisional:{...}'              a free-text field
  *   metadataFromDescription(text, project) -> meta | undefined
+ *   patchMetadata(meta, patch) -> meta        the marks (testing, revoked) set or lifted
+ *   labelChanges(before, after) -> { set, remove }   what CreateTags/DeleteTags must do
  *
  * Both directions go through `versionMetadataSchema`, so a version a provider lists is always
  * well-formed, and a parent is parsed by images/naming.ts, the one parser of version names.
@@ -14,7 +16,7 @@
  */
 import { z } from 'zod';
 import { parseVersionName } from '../../images/naming.js';
-import { LABELS, type ImageVersionMetadata } from '../types.js';
+import { LABELS, type ImageVersionMetadata, type VersionMetadataPatch } from '../types.js';
 
 export const versionMetadataSchema = z.object({
   project: z.string().min(1),
@@ -27,6 +29,8 @@ export const versionMetadataSchema = z.object({
   inputHash: z.string(),
   toolVersion: z.string(),
   createdAt: z.string(),
+  testing: z.string().min(1).optional(),
+  revoked: z.object({ reason: z.string(), at: z.string().min(1) }).optional(),
 });
 
 /** Label keys of the metadata beside LABELS.project/image/version. */
@@ -35,6 +39,9 @@ export const META_LABELS = {
   inputHash: 'provisional-input-hash',
   toolVersion: 'provisional-tool-version',
   createdAt: 'provisional-created-at',
+  testing: 'provisional-testing',
+  revokedAt: 'provisional-revoked-at',
+  revokedReason: 'provisional-revoked-reason',
 } as const;
 
 const DESCRIPTION_PREFIX = 'provisional:';
@@ -43,7 +50,26 @@ function ours(value: unknown, project: string): ImageVersionMetadata | undefined
   const parsed = versionMetadataSchema.safeParse(value);
   if (!parsed.success || parsed.data.project !== project) return undefined;
   const { project: _project, ...meta } = parsed.data;
+  // Absent marks are absent keys, so that metadata compares equal however it travelled.
+  if (meta.testing === undefined) delete meta.testing;
+  if (meta.revoked === undefined) delete meta.revoked;
   return meta;
+}
+
+/** The metadata with the patch's marks set (a value) or lifted (null); the rest unchanged. */
+export function patchMetadata<T extends ImageVersionMetadata>(meta: T, patch: VersionMetadataPatch): T {
+  const next = { ...meta };
+  if (patch.testing === null) delete next.testing;
+  else if (patch.testing !== undefined) next.testing = patch.testing;
+  if (patch.revoked === null) delete next.revoked;
+  else if (patch.revoked !== undefined) next.revoked = { ...patch.revoked };
+  return next;
+}
+
+/** Labels (tags) to write and to delete to go from one label set to another. */
+export function labelChanges(before: Record<string, string>, after: Record<string, string>): { set: Record<string, string>; remove: string[] } {
+  const set = Object.fromEntries(Object.entries(after).filter(([k, v]) => before[k] !== v));
+  return { set, remove: Object.keys(before).filter((k) => !(k in after)) };
 }
 
 export function metadataToLabels(meta: ImageVersionMetadata, project: string): Record<string, string> {
@@ -55,6 +81,8 @@ export function metadataToLabels(meta: ImageVersionMetadata, project: string): R
     [META_LABELS.inputHash]: meta.inputHash,
     [META_LABELS.toolVersion]: meta.toolVersion,
     [META_LABELS.createdAt]: meta.createdAt,
+    ...(meta.testing ? { [META_LABELS.testing]: meta.testing } : {}),
+    ...(meta.revoked ? { [META_LABELS.revokedAt]: meta.revoked.at, [META_LABELS.revokedReason]: meta.revoked.reason } : {}),
   };
 }
 
@@ -72,6 +100,8 @@ export function metadataFromLabels(labels: Record<string, string | undefined>, p
       inputHash: labels[META_LABELS.inputHash] ?? '',
       toolVersion: labels[META_LABELS.toolVersion] ?? '',
       createdAt: labels[META_LABELS.createdAt] ?? '',
+      testing: labels[META_LABELS.testing] || undefined,
+      revoked: labels[META_LABELS.revokedAt] ? { at: labels[META_LABELS.revokedAt], reason: labels[META_LABELS.revokedReason] ?? '' } : undefined,
     },
     project,
   );

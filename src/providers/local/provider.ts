@@ -15,6 +15,7 @@ import {
   type ProviderContext,
   type Server,
   type SourceImage,
+  type VersionMetadataPatch,
 } from '../types.js';
 import { chooseAccelerator } from './accelerator.js';
 import { readBaseRecord, type BootSpec } from './base-record.js';
@@ -36,7 +37,7 @@ import { readLaunchOptions } from '../kit/options.js';
 import { qmpCommand } from './qmp.js';
 import { qemuVersion } from './qemu.js';
 import { machineOptionsSchema, parsePortForward, type LocalSettings } from './settings.js';
-import { deleteVersion, listVersionRecords, readVersionRecord, removeHalfMadeVersions, saveVersion, toImageVersion } from './versions.js';
+import { deleteVersion, listVersionRecords, readVersionRecord, removeHalfMadeVersions, saveVersion, toImageVersion, updateVersionRecord } from './versions.js';
 
 
 export class LocalProvider implements Provider {
@@ -211,6 +212,11 @@ export class LocalProvider implements Provider {
   async destroyMachine(machine: Machine, _signal: AbortSignal): Promise<void> {
     // Not cut short by the signal: this is what cleanup runs, and half a removal helps nobody.
     await removeMachine(this.ctx.project, machine.id);
+  }
+
+  async updateVersionMetadata(version: ImageVersion, patch: VersionMetadataPatch, signal: AbortSignal): Promise<ImageVersion> {
+    throwIfAborted(signal);
+    return updateVersionRecord(this.ctx.project, version, patch);
   }
 
   async deleteImageVersion(version: ImageVersion, signal: AbortSignal): Promise<void> {

@@ -9,7 +9,8 @@ import { chmod, copyFile, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserFacingError, throwIfAborted } from '../../core/errors.js';
-import type { ImageVersion, ImageVersionMetadata } from '../types.js';
+import type { ImageVersion, ImageVersionMetadata, VersionMetadataPatch } from '../types.js';
+import { patchMetadata } from '../kit/metadata.js';
 import type { BootSpec } from './base-record.js';
 import { readJson, writeJsonAtomic } from './files.js';
 import { imageDir, imagesDir, versionFiles } from './layout.js';
@@ -101,6 +102,15 @@ export async function saveVersion(req: SaveVersionRequest): Promise<ImageVersion
     if (!existsSync(metaFile)) await rm(disk, { force: true });
     throw err;
   }
+}
+
+/** The marks are in the version's JSON: rewritten atomically (the disk never changes). */
+export async function updateVersionRecord(project: string, version: Pick<ImageVersion, 'image' | 'version'>, patch: VersionMetadataPatch): Promise<ImageVersion> {
+  const record = await readVersionRecord(project, version.image, version.version);
+  if (!record) throw new UserFacingError(`version ${version.version} of ${version.image} no longer exists`);
+  const updated = patchMetadata(record, patch);
+  await writeJsonAtomic(versionFiles(project, version.image, version.version).meta, updated);
+  return toImageVersion(updated);
 }
 
 /** rename(), or copy and remove when the two are on different file systems. */

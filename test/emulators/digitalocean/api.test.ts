@@ -134,6 +134,12 @@ describe('DigitalOcean emulator API', { timeout: 300_000 }, () => {
     assert.ok((await api('GET', '/v2/images?private=true')).body.images.some((i: any) => i.id === imageId));
     assert.ok((await api('GET', '/v2/snapshots?resource_type=droplet')).body.snapshots.some((s: any) => s.id === String(imageId)));
     assert.equal((await api('GET', `/v2/snapshots/${imageId}`)).body.snapshot.resource_id, String(droplet.id));
+    // PUT changes the description (where Provisional keeps a version's metadata and marks), keeping the rest.
+    const updated = await api('PUT', `/v2/images/${imageId}`, { description: 'provisional:{"revoked":1}' });
+    assert.equal(updated.status, 200);
+    assert.equal(updated.body.image.description, 'provisional:{"revoked":1}');
+    assert.equal(updated.body.image.name, 'app-20260101000000');
+    assert.equal((await api('GET', `/v2/images/${imageId}`)).body.image.description, 'provisional:{"revoked":1}');
 
     const transfer = await api('POST', `/v2/images/${imageId}/actions`, { type: 'transfer', region: 'ams3' });
     assert.equal(transfer.status, 201);
