@@ -7,7 +7,8 @@
  */
 import { UsageError } from '../core/errors.js';
 import type { DeploymentImageConfig } from '../config/schema.js';
-import { byNewest, parseImageRef } from '../images/naming.js';
+import { choicesHint, latestUsable, requireUsable, rollbackTarget } from '../images/choice.js';
+import { parseImageRef } from '../images/naming.js';
 import { LABELS, type ImageVersion, type Server } from '../providers/types.js';
 
 export type ReleaseReason =
@@ -34,7 +35,6 @@ export function describeReason(reason: ReleaseReason): string {
   }
 }
 
-const available = (versions: ImageVersion[], image: string) => versions.filter((v) => v.image === image && v.status === 'available').sort(byNewest);
 const serversOf = (servers: Server[], environment: string, image?: string) =>
   servers.filter((s) => s.labels[LABELS.environment] === environment && (!image || s.labels[LABELS.image] === image));
 
@@ -60,7 +60,8 @@ export function chooseVersions(opts: {
     if (override) targets[image] = override;
     else if (source && !(opts.mode === 'warm' && wanted['cold-only'])) targets[image] = promoted(image, source, opts.environment, opts.versions, opts.servers);
     else {
-      const latest = available(opts.versions, image)[0];
+      // Never a version being tested or revoked (images/choice.ts).
+      const latest = latestUsable(opts.versions, image).version;
       targets[image] = latest && { version: latest, reason: { kind: 'latest' } };
     }
   }
@@ -94,8 +95,10 @@ function promoted(image: string, source: string, environment: string, versions: 
     );
   }
   const [name] = onVersion.keys();
-  const version = available(versions, image).find((v) => v.version === name);
-  if (!version) throw new UsageError(`${what}: ${source} runs ${name}, which is not an available version of ${image}`, `choose a version: --pin ${image}@VERSION`);
+  const found = versions.find((v) => v.image === image && v.version === name);
+  if (!found) throw new UsageError(`${what}: ${source} runs ${name}, which is not an available version of ${image}`, `choose a version: --pin ${image}@VERSION`);
+  // A revoked version is never handed over, even though the source still runs it.
+  const version = requireUsable(found, `${what}: ${source} runs ${name}, which cannot be promoted`, image, versions);
   return { version, reason: { kind: 'from', environment: source } };
 }
 
@@ -108,10 +111,8 @@ export function resolvePins(refs: string[], images: string[], versions: ImageVer
     if (!images.includes(image)) throw new UsageError(`--pin ${ref}: this environment deploys no image "${image}"`, `images here: ${images.join(', ') || '(none)'}`);
     if (pins[image]) throw new UsageError(`--pin ${ref}: ${image} is pinned twice`, 'give one --pin per image');
     const found = versions.find((v) => v.version === version);
-    const choices = `versions of ${image}: ${available(versions, image).map((v) => v.version).join(', ') || '(none)'}`;
-    if (!found || found.image !== image) throw new UsageError(`--pin ${ref}: ${version} is not a version of ${image}`, choices);
-    if (found.status !== 'available') throw new UsageError(`--pin ${ref}: ${version} is ${found.status}, not available`, choices);
-    pins[image] = { version: found, reason: { kind: 'pinned' } };
+    if (!found || found.image !== image) throw new UsageError(`--pin ${ref}: ${version} is not a version of ${image}`, choicesHint(image, versions));
+    pins[image] = { version: requireUsable(found, `--pin ${ref}`, image, versions), reason: { kind: 'pinned' } };
   }
   return pins;
 }
@@ -137,18 +138,17 @@ export function rollbackTargets(opts: {
   if (!images.length) throw new UsageError(`no servers run in ${environment}: nothing to roll back`);
   const targets: Record<string, ReleaseTarget> = {};
   for (const name of images) {
-    const ofImage = available(opts.versions, name);
     const current = running.filter((s) => s.labels[LABELS.image] === name).map((s) => s.labels[LABELS.version]!).sort().pop();
     if (opts.to) {
       const wanted = parseImageRef(`${name}@${opts.to}`).version;
-      const found = ofImage.find((v) => v.version === wanted);
-      if (!found) throw new UsageError(`no version ${wanted} of ${name}`, `versions: ${ofImage.map((v) => v.version).join(', ') || '(none)'}`);
-      targets[name] = { version: found, reason: { kind: 'rollback', running: current ?? 'nothing' } };
+      const found = opts.versions.find((v) => v.image === name && v.version === wanted);
+      if (!found) throw new UsageError(`no version ${wanted} of ${name}`, choicesHint(name, opts.versions));
+      targets[name] = { version: requireUsable(found, `--to ${opts.to}`, name, opts.versions), reason: { kind: 'rollback', running: current ?? 'nothing' } };
       continue;
     }
     if (!current) throw new UsageError(`no servers of ${name} run in ${environment}: nothing to roll back`);
-    const previous = ofImage.find((v) => v.version < current);
-    if (!previous) throw new UsageError(`${name} in ${environment} runs ${current}, and there is no older version to roll back to`);
+    const previous = rollbackTarget(opts.versions, name, current);
+    if (!previous) throw new UsageError(`${name} in ${environment} runs ${current}, and there is no older version to roll back to (revoked ones and ones being tested do not count)`);
     targets[name] = { version: previous, reason: { kind: 'rollback', running: current } };
   }
   return targets;

@@ -4,6 +4,7 @@
  * built on.
  */
 import { byNewest } from './naming.js';
+import { rollbackTarget } from './choice.js';
 import { LABELS, type ImageVersion, type Server } from '../providers/types.js';
 
 export interface PruneDecision {
@@ -22,11 +23,13 @@ export function planPrune(versions: ImageVersion[], servers: Server[], keepCount
     list.sort(byNewest);
     list.slice(0, keepCount).forEach((v) => mark(v.version, `one of the ${keepCount} newest`));
   }
+  // Its run removes it if a test fails, and `cleanup` if the run died.
+  for (const v of versions) if (v.testing) mark(v.version, `being tested by run ${v.testing}`);
   for (const s of servers) {
     const running = s.labels[LABELS.version];
     mark(running, `runs on ${s.name}`);
     const list = byImage.get(s.labels[LABELS.image] ?? '') ?? [];
-    mark(list.find((v) => running && v.version < running)?.version, `rollback target of ${s.name}`);
+    mark(running ? rollbackTarget(list, s.labels[LABELS.image] ?? '', running)?.version : undefined, `rollback target of ${s.name}`);
   }
   // A kept version's parent chain must stay.
   const byName = new Map(versions.map((v) => [v.version, v]));

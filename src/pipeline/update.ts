@@ -8,7 +8,7 @@ import { acquireLock, lockPath, type Lock } from '../core/lock.js';
 import { newRunId, RunJournal } from '../core/journal.js';
 import { imageDirs, type ProjectConfig } from '../config/load.js';
 import { inputHash } from '../images/inputs.js';
-import { byNewest } from '../images/naming.js';
+import { describePassedOver, latestUsable } from '../images/choice.js';
 import type { ImageVersion, ImageVersionMetadata, Provider, SourceImage } from '../providers/types.js';
 import { buildImage } from './pipeline.js';
 import { semaphore } from '../core/semaphore.js';
@@ -38,7 +38,8 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
   const { config, provider } = opts;
   const targets = config.graph.order(opts.images);
   const versions = await provider.listImageVersions(opts.signal);
-  const available = (image: string) => versions.filter((v) => v.image === image && v.status === 'available').sort(byNewest);
+  // The versions a build may start from or compare with: never one being tested or revoked (images/choice.ts).
+  const latest = (image: string) => latestUsable(versions, image);
   const taken = new Set(versions.map((v) => v.version));
   const outcomes = new Map<string, Promise<BuildOutcome>>();
   const limit = semaphore(Math.max(1, opts.parallel));
@@ -71,15 +72,18 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
         let parent: ImageVersionMetadata['parent'];
         let parentKey: string;
         if (parentImage) {
-          const latest = available(parentImage)[0];
-          if (!latest) {
-            throw new UserFacingError(`${image} is built from ${parentImage}, which has no version yet`, {
-              hint: `run: provisional image create ${parentImage}   (or \`provisional image update\` to build every image in order)`,
+          const { version: parentVersion, passedOver } = latest(parentImage);
+          if (!parentVersion) {
+            throw new UserFacingError(`${image} is built from ${parentImage}, which has no version yet${passedOver.length ? ` that is not revoked (${describePassedOver(passedOver)})` : ''}`, {
+              hint: passedOver.length
+                ? `rebuild ${parentImage} (provisional image update ${parentImage} --force), or lift the mark: provisional image restore ${parentImage}@VERSION`
+                : `run: provisional image create ${parentImage}   (or \`provisional image update\` to build every image in order)`,
             });
           }
-          source = { kind: 'version', version: latest };
-          parent = { kind: 'image', image: parentImage, version: latest.version };
-          parentKey = `image:${latest.version}`;
+          if (passedOver.length) events.emit({ type: 'info', message: `${image}: building on ${parentVersion.version}, the newest version of ${parentImage} that is not revoked (${describePassedOver(passedOver)})` });
+          source = { kind: 'version', version: parentVersion };
+          parent = { kind: 'image', image: parentImage, version: parentVersion.version };
+          parentKey = `image:${parentVersion.version}`;
         } else {
           const ref = imageConfig['base-image'];
           parent = { kind: 'base', ref };
@@ -88,13 +92,14 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
         }
         const dirs = imageDirs(config, image);
         const hash = await inputHash({ imageConfig, dirs, parent: parentKey });
-        const latest = available(image)[0];
-        if (!opts.force && latest?.inputHash === hash) {
-          events.emit({ type: 'info', message: `${image} is up to date: ${latest.version} was built from the same inputs (use --force to rebuild)` });
-          return settle({ image, status: 'skipped', version: latest, reason: 'inputs unchanged' });
+        const { version: current, passedOver: revoked } = latest(image);
+        if (!opts.force && current?.inputHash === hash) {
+          events.emit({ type: 'info', message: `${image} is up to date: ${current.version} was built from the same inputs (use --force to rebuild)` });
+          return settle({ image, status: 'skipped', version: current, reason: 'inputs unchanged' });
         }
         if (!opts.force) {
-          events.emit({ type: 'info', message: latest ? `${image}: inputs changed since ${latest.version}` : `${image}: no version yet` });
+          const note = revoked.length ? ` (${describePassedOver(revoked)})` : '';
+          events.emit({ type: 'info', message: current ? `${image}: inputs changed since ${current.version}${note}` : `${image}: no version yet${note}` });
         }
         const journal = await RunJournal.open(config.project, provider.name, runId);
         const version = await buildImage({

@@ -109,7 +109,7 @@ describe('release planner: which version and why', () => {
 
   it('pins that cannot be honoured exit 2: unknown, failed, foreign, not deployed here, twice, no version', () => {
     refusal(() => resolvePins(['app@20990101000000'], ['app'], versions), /not a version of app.*\n.*app-20260102000000/);
-    refusal(() => resolvePins([`app@${v3failed.version}`], ['app'], versions), /is failed, not available/);
+    refusal(() => resolvePins([`app@${v3failed.version}`], ['app'], versions), /app-20260103000000 is failed/);
     refusal(() => resolvePins([`app@${db1.version}`], ['app'], versions), /db-20260101000000 is not a version of app/);
     refusal(() => resolvePins([`db@${db1.version}`], ['app'], versions), /deploys no image "db"/);
     refusal(() => resolvePins([`app@${v1.version}`, `app@${v2.version}`], ['app'], versions), /pinned twice/);
