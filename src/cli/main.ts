@@ -99,6 +99,18 @@ export async function main(argv: string[]): Promise<number> {
     .action(action(() => import('./commands/image-delete.js')));
 
   image
+    .command('revoke')
+    .argument('<ref>', 'NAME@VERSION')
+    .option('--reason <text>', 'why (shown by `image list` and in every refusal)')
+    .description('take a version out of use at the provider: never deployed, built on, rolled back or promoted to')
+    .action(action(() => import('./commands/image-revoke.js')));
+  image
+    .command('restore')
+    .argument('<ref>', 'NAME@VERSION')
+    .description('lift a revocation: the version can be deployed and built on again')
+    .action(action(() => import('./commands/image-restore.js')));
+
+  image
     .command('prune')
     .argument('[name]', 'image to prune (default: every image)')
     .addOption(new Option('-k, --keep <n>', 'newest versions to keep per image').default(3).argParser(positiveInt('--keep')))

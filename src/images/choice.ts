@@ -11,7 +11,7 @@ import type { ImageVersion } from '../providers/types.js';
 /** Why a version cannot be chosen, or undefined when it can. */
 export function unusableReason(v: ImageVersion): string | undefined {
   if (v.revoked) return `revoked${v.revoked.at ? ` on ${v.revoked.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}` : ''}${v.revoked.reason ? `: ${v.revoked.reason}` : ''}`;
-  if (v.testing) return `being tested (run ${v.testing}): its image tests have not passed`;
+  if (v.testing) return `being tested (run ${v.testing})`;
   if (v.status !== 'available') return v.status;
   return undefined;
 }

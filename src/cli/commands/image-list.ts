@@ -1,4 +1,5 @@
 /** `provisional image list`: every image with all its versions, newest first, and the base images. */
+import { unusableReason } from '../../images/choice.js';
 import { byNewest } from '../../images/naming.js';
 import type { ImageVersion } from '../../providers/types.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';
@@ -45,7 +46,7 @@ export async function run(ctx: CommandContext): Promise<number> {
               v.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
               v.parent.kind === 'image' ? v.parent.version : v.parent.ref,
               v.sizeBytes === undefined ? '-' : formatBytes(v.sizeBytes),
-              v.regions?.length ? `${v.status} (${v.regions.join(', ')})` : v.status,
+              statusText(v),
             ]),
             '  ',
           ),
@@ -65,6 +66,12 @@ export async function run(ctx: CommandContext): Promise<number> {
   } finally {
     await provider.close?.();
   }
+}
+
+/** Revoked (with when and why) and being tested come before the provider's status. */
+function statusText(v: ImageVersion): string {
+  const status = unusableReason(v) ?? v.status;
+  return v.regions?.length ? `${status} (${v.regions.join(', ')})` : status;
 }
 
 export function formatBytes(n: number): string {
