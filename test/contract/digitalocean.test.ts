@@ -24,6 +24,8 @@ providerContract(
         const left = await emulator!.cloud;
         assert.deepEqual([...left.droplets.values()].map((d) => d.name), [], 'no droplet left');
         assert.deepEqual([...left.keys.values()].filter((k) => k.name.startsWith('provisional-build-')).map((k) => k.name), [], 'no build key left');
+        assert.deepEqual(left.loadBalancers.list().map((lb) => lb.name), [], 'no load balancer left');
+        assert.deepEqual(left.reservedIps.list().map((ip) => ip.ip), [], 'no reserved IP left');
         await emulator!.close();
       },
     };
@@ -34,6 +36,13 @@ providerContract(
     sshTimeoutMs: 60_000,
     prepareTimeoutMs: 10 * 60_000,
     sizes: [{ size: 's-1vcpu-1gb' }, { size: 's-1vcpu-2gb' }],
+    endpoints: {
+      webPort: 8080,
+      kinds: [
+        { kind: 'load-balancer', single: false, spec: { 'load-balancer': { port: 80, 'target-port': 8080 }, 'health-check': { http: { port: 8080, path: '/', status: 200 } } } },
+        { kind: 'reserved-ip', single: true, spec: { 'reserved-ip': true } },
+      ],
+    },
     // The size slug the API (the emulator) records for the droplet.
     assertSize: async (machine, options) => {
       const droplet = (await emulator!.cloud).droplets.get(Number(machine.id));

@@ -19,6 +19,7 @@ import {
   type Provider,
   type SourceImage,
 } from '../../src/providers/types.js';
+import { endpointContract, type EndpointContractOptions } from './endpoint-contract.js';
 import { powerOff, sshExec, waitForSsh } from './ssh.js';
 import { generateKeyPair } from '../../src/ssh/client.js';
 
@@ -41,6 +42,8 @@ export interface ContractOptions {
   sizes: [LaunchOptions, LaunchOptions];
   /** Checks that a machine has the size `options` asked for: at the provider, or on the machine (`run` runs a command over SSH). */
   assertSize: (machine: Machine, options: LaunchOptions, run: (command: string) => Promise<string>) => Promise<void>;
+  /** The provider's endpoint kinds (endpoint-contract.ts), if it has endpoints. */
+  endpoints?: EndpointContractOptions;
 }
 
 interface Key {
@@ -291,6 +294,23 @@ export function providerContract(
       for (const machine of launched) await destroy(machine);
       assert.deepEqual(await provider.listServers({ run }, signal), []);
     });
+
+    if (opts.endpoints) {
+      it('has endpoints', () => assert.ok(provider.endpoints, `${name} has endpoints`));
+      endpointContract(
+        {
+          provider: () => provider,
+          version: () => second,
+          project: opts.project,
+          run,
+          image,
+          track: (m) => machines.set(m.id, m),
+          untrack: (m) => machines.delete(m.id),
+          sshTimeoutMs,
+        },
+        opts.endpoints,
+      );
+    }
 
     it('deletes versions, newest first; they are no longer listed', async () => {
       await provider.deleteImageVersion(second, signal);

@@ -7,17 +7,20 @@ import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { sshExec, waitForSsh } from '../contract/ssh.js';
 
-const RESPONDER = `#!/bin/bash
+const responder = (body: string) => `#!/bin/bash
 while IFS= read -r line; do line=\${line%$'\\r'}; [ -z "$line" ] && break; done
-body="$(cat /etc/hostname)"
+body="$(${body})"
 printf 'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n%s\\n' $(( \${#body} + 1 )) "$body"
 `;
 
-/** Starts the responder as a unit `web-PORT-*` (stop it with `systemctl stop 'web-*'`) on address:port of the machine at `address`. */
-export async function startResponder(address: string, sshPort: number, privateKey: string, port: number): Promise<void> {
+/**
+ * Starts the responder as a unit `web-PORT-*` (stop it with `systemctl stop 'web-*'`) on address:port
+ * of the machine at `address`; it answers what `body` prints (default: the hostname).
+ */
+export async function startResponder(address: string, sshPort: number, privateKey: string, port: number, body = 'cat /etc/hostname'): Promise<void> {
   const ssh = await waitForSsh({ host: address, port: sshPort, user: 'root' }, privateKey, 30_000);
   try {
-    const script = `cat > /usr/local/bin/hello <<'EOF'\n${RESPONDER}EOF\nchmod +x /usr/local/bin/hello\nsystemd-run --collect --unit=web-${port}-${Date.now()} systemd-socket-activate -l ${address}:${port} --inetd -a /usr/local/bin/hello`;
+    const script = `cat > /usr/local/bin/hello <<'EOF'\n${responder(body)}EOF\nchmod +x /usr/local/bin/hello\nsystemd-run --collect --unit=web-${port}-${Date.now()} systemd-socket-activate -l ${address}:${port} --inetd -a /usr/local/bin/hello`;
     const result = await sshExec(ssh, script, 30_000);
     if (result.code !== 0) throw new Error(`starting the responder failed: ${result.stderr}`);
   } finally {

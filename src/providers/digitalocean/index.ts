@@ -3,6 +3,7 @@
  * Only the settings load eagerly; the HTTP client loads in create().
  */
 import type { ProviderDefinition } from '../types.js';
+import { digitalOceanEndpointSchema } from './endpoint-spec.js';
 import { checkBaseRef, digitalOceanLaunchOptionsSchema, digitalOceanSettingsSchema, resolveToken, type DigitalOceanSettings } from './settings.js';
 
 const digitalocean: ProviderDefinition<DigitalOceanSettings> = {
@@ -11,6 +12,7 @@ const digitalocean: ProviderDefinition<DigitalOceanSettings> = {
   sampleBaseRef: 'debian-12-x64',
   settingsSchema: digitalOceanSettingsSchema,
   launchOptionsSchema: digitalOceanLaunchOptionsSchema,
+  endpointSchema: digitalOceanEndpointSchema,
   checkBaseRef: (ref) => checkBaseRef(ref),
   // Snapshot names are NAME-YYYYMMDDHHMMSS and droplet names must be host names: the core rule fits.
   checkImageName: () => undefined,

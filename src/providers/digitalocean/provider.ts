@@ -30,6 +30,7 @@ import {
 } from '../types.js';
 import { Actions } from './actions.js';
 import { DigitalOceanApi } from './api.js';
+import { DigitalOceanEndpoints } from './endpoints.js';
 import { digitalOceanLaunchOptionsSchema, resolveToken, TOKEN_VARIABLES, type DigitalOceanSettings } from './settings.js';
 import { Snapshots } from './snapshots.js';
 import { labelsToTags, publicAddress, tag, tagsToLabels } from './tags.js';
@@ -51,6 +52,7 @@ export class DigitalOceanProvider implements Provider {
   private readonly baseUrl: string;
   private readonly actions: Actions;
   private readonly snapshots: Snapshots;
+  readonly endpoints: DigitalOceanEndpoints;
 
   constructor(
     private readonly settings: DigitalOceanSettings,
@@ -64,6 +66,7 @@ export class DigitalOceanProvider implements Provider {
     this.api = new DigitalOceanApi({ baseUrl: this.baseUrl, token, events: ctx.events, budget: settings['api-budget'] });
     this.actions = new Actions(this.api);
     this.snapshots = new Snapshots(this.api, this.actions, ctx.project, ctx.events);
+    this.endpoints = new DigitalOceanEndpoints(this.api, this.actions, settings.region, settings['create-timeout'] * 1000, (filter, signal) => this.listServers(filter, signal));
   }
 
   async describe(): Promise<string> {

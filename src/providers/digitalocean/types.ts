@@ -50,3 +50,22 @@ export const sshKeySchema = z.looseObject({
   name: z.string(),
 });
 export type SshKey = z.output<typeof sshKeySchema>;
+
+export const loadBalancerSchema = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  ip: z.string().optional(),
+  status: z.enum(['new', 'active', 'errored']),
+  forwarding_rules: z.array(z.looseObject({ entry_protocol: z.string(), entry_port: z.number(), target_protocol: z.string(), target_port: z.number() })),
+  health_check: z.looseObject({ protocol: z.string(), port: z.number(), path: z.string().optional() }).optional(),
+  droplet_ids: z.array(z.number()).optional(),
+  tag: z.string().optional(),
+});
+export type LoadBalancer = z.output<typeof loadBalancerSchema>;
+
+export const reservedIpSchema = z.looseObject({
+  ip: z.string(),
+  droplet: dropletSchema.nullable().optional(),
+  locked: z.boolean().optional(),
+});
+export type ReservedIp = z.output<typeof reservedIpSchema>;

@@ -1,0 +1,112 @@
+/**
+ * DigitalOcean's endpoints (types.ts `Endpoints`): a load balancer (load-balancer.ts) or a reserved
+ * IP (reserved-ip.ts), by the spec's kind. Members are the endpoint's droplets; DigitalOcean does
+ * not report a member's health, so an active droplet we added (healthy by deploy's own check, and
+ * waited in by the load balancer's) counts as healthy.
+ */
+import { LABELS, type EndpointMember, type EndpointRef, type Endpoints, type EndpointStatus, type Machine, type Server } from '../types.js';
+import { endpointName, readSpec, refLabels, refOf } from '../kit/endpoints.js';
+import type { Actions } from './actions.js';
+import type { DigitalOceanApi } from './api.js';
+import { digitalOceanEndpointSchema, type DigitalOceanEndpoint } from './endpoint-spec.js';
+import { DigitalOceanLoadBalancers, type LoadBalancerSpec } from './load-balancer.js';
+import { DigitalOceanReservedIps } from './reserved-ip.js';
+import { tagsToLabels } from './tags.js';
+
+type ListServers = (filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal) => Promise<Server[]>;
+
+function lbSpec(spec: DigitalOceanEndpoint): LoadBalancerSpec | undefined {
+  return 'load-balancer' in spec ? { port: spec['load-balancer'].port, targetPort: spec['load-balancer']['target-port'], healthCheck: spec['health-check'] } : undefined;
+}
+
+export class DigitalOceanEndpoints implements Endpoints {
+  private readonly lbs: DigitalOceanLoadBalancers;
+  private readonly ips: DigitalOceanReservedIps;
+
+  constructor(
+    api: DigitalOceanApi,
+    actions: Actions,
+    region: string,
+    createTimeoutMs: number,
+    private readonly listServers: ListServers,
+  ) {
+    this.lbs = new DigitalOceanLoadBalancers(api, region, createTimeoutMs);
+    this.ips = new DigitalOceanReservedIps(api, actions);
+  }
+
+  private spec(spec: unknown): DigitalOceanEndpoint {
+    return readSpec(digitalOceanEndpointSchema, spec, 'digitalocean');
+  }
+
+  private servers(ref: EndpointRef, signal: AbortSignal): Promise<Server[]> {
+    const labels = refLabels(ref);
+    return this.listServers({ project: labels[LABELS.project], environment: labels[LABELS.environment], image: labels[LABELS.image] }, signal);
+  }
+
+  private members(ids: number[], servers: Server[]): EndpointMember[] {
+    return ids.map((id) => {
+      const server = servers.find((s) => s.id === String(id));
+      return { machineId: String(id), name: server?.name, state: server?.state === 'running' ? 'healthy' : 'unknown' };
+    });
+  }
+
+  async ensure(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<EndpointStatus> {
+    const lb = lbSpec(this.spec(spec));
+    if (!lb) return this.ips.status(await this.ips.find(ref, signal)); // created by the first attach (reserved-ip.ts)
+    const found = await this.lbs.ensure(ref, lb, signal);
+    return this.lbs.status(found, this.members(found.droplet_ids ?? [], await this.servers(ref, signal)));
+  }
+
+  async attach(ref: EndpointRef, spec: unknown, machines: Machine[], signal: AbortSignal): Promise<void> {
+    const lb = lbSpec(this.spec(spec));
+    if (!lb) return this.ips.attach(ref, machines, signal);
+    await this.lbs.attach(await this.lbs.ensure(ref, lb, signal), machines, signal);
+  }
+
+  async detach(ref: EndpointRef, spec: unknown, machines: Pick<Machine, 'id' | 'name'>[], drainMs: number, signal: AbortSignal): Promise<void> {
+    if (!lbSpec(this.spec(spec))) return this.ips.detach(ref, machines, await this.servers(ref, signal), drainMs, signal);
+    const found = await this.lbs.find(ref, signal);
+    if (found) await this.lbs.detach(found, machines, drainMs, signal);
+  }
+
+  async status(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<EndpointStatus | undefined> {
+    if (!lbSpec(this.spec(spec))) {
+      const ip = await this.ips.find(ref, signal);
+      return ip && this.ips.status(ip);
+    }
+    const found = await this.lbs.find(ref, signal);
+    return found && this.lbs.status(found, this.members(found.droplet_ids ?? [], await this.servers(ref, signal)));
+  }
+
+  async remove(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<void> {
+    if (!lbSpec(this.spec(spec))) return this.ips.remove(ref, signal);
+    const found = await this.lbs.find(ref, signal);
+    if (found) await this.lbs.remove(found, signal);
+  }
+
+  /**
+   * The project's endpoints: load balancers by the names its servers' (project, env, image) give,
+   * reserved IPs by the droplets holding them.
+   */
+  async list(project: string, signal: AbortSignal): Promise<(EndpointRef & EndpointStatus)[]> {
+    const servers = await this.listServers({ project }, signal);
+    const refs = new Map<string, { ref: EndpointRef; servers: Server[] }>();
+    for (const s of servers) {
+      const ref = refOf(s.labels);
+      if (!ref) continue;
+      const key = JSON.stringify(ref);
+      refs.set(key, { ref, servers: [...(refs.get(key)?.servers ?? []), s] });
+    }
+    const out: (EndpointRef & EndpointStatus)[] = [];
+    const lbs = await this.lbs.all(signal);
+    for (const { ref, servers: mine } of refs.values()) {
+      const lb = lbs.find((l) => l.name === endpointName(ref));
+      if (lb) out.push({ ...ref, ...this.lbs.status(lb, this.members(lb.droplet_ids ?? [], mine)) });
+    }
+    for (const ip of await this.ips.assigned(signal)) {
+      const ref = refOf(tagsToLabels(ip.droplet!.tags ?? []));
+      if (ref && ref.project === project) out.push({ ...ref, ...this.ips.status(ip) });
+    }
+    return out;
+  }
+}
