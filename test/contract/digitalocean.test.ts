@@ -39,7 +39,7 @@ providerContract(
     endpoints: {
       webPort: 8080,
       kinds: [
-        { kind: 'load-balancer', single: false, spec: { 'load-balancer': { port: 80, 'target-port': 8080 }, 'health-check': { http: { port: 8080, path: '/', status: 200 } } } },
+        { kind: 'load-balancer', single: false, spec: { 'load-balancer': { port: 80, 'target-port': 8080 } }, health: { port: 8080, path: '/', status: 200 } },
         { kind: 'reserved-ip', single: true, spec: { 'reserved-ip': true } },
       ],
     },

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LABELS, type EndpointRef, type EndpointStatus, type ImageVersion, type LaunchRequest, type Machine, type Provider } from '../../src/providers/types.js';
+import { LABELS, type EndpointRef, type EndpointStatus, type HttpHealthCheck, type ImageVersion, type LaunchRequest, type Machine, type Provider } from '../../src/providers/types.js';
 import { generateKeyPair } from '../../src/ssh/client.js';
 import { answers, holdRequest, runOn, startResponder, whoAnswers } from '../emulators/traffic.js';
 
@@ -18,6 +18,8 @@ export interface EndpointKindCase {
   single: boolean;
   /** Kind the status reports. */
   kind: string;
+  /** The image's HTTP health check, as deploy passes it to ensure. */
+  health?: HttpHealthCheck;
 }
 
 export interface EndpointContractOptions {
@@ -91,8 +93,8 @@ export function endpointContract(ctx: EndpointContractContext, opts: EndpointCon
       });
 
       it('ensure creates the endpoint once: a second ensure finds the same one, with no members', async () => {
-        const first = await p().ensure(ref, kind.spec, signal);
-        const again = await p().ensure(ref, kind.spec, signal);
+        const first = await p().ensure(ref, kind.spec, signal, { health: kind.health });
+        const again = await p().ensure(ref, kind.spec, signal, { health: kind.health });
         assert.equal(first.kind, kind.kind);
         assert.equal(again.address, first.address, 'the same endpoint');
         assert.deepEqual(again.members, []);

@@ -9,7 +9,8 @@ import { labelChanges, metadataFromDescription, metadataFromLabels, metadataToDe
 import { readLaunchOptions } from '../../src/providers/kit/options.js';
 import { awsLaunchOptionsSchema } from '../../src/providers/aws/settings.js';
 import { digitalOceanLaunchOptionsSchema } from '../../src/providers/digitalocean/settings.js';
-import type { ImageVersionMetadata, LaunchRequest, Machine } from '../../src/providers/types.js';
+import type { ImageVersionMetadata, LaunchRequest, Machine, Server } from '../../src/providers/types.js';
+import { endpointName, nextHolder, refOf, theOneMachine } from '../../src/providers/kit/endpoints.js';
 
 const req = (name: string, image: string, size: string): LaunchRequest => ({
   name,
@@ -134,5 +135,31 @@ describe('kit: built on it, handles', () => {
     assert.deepEqual(mine.read({ handle }), { keyId: 7 });
     assert.equal(other.read({ handle }), undefined);
     assert.equal(JSON.stringify({ handle }), '{"handle":{}}');
+  });
+});
+
+describe("kit/endpoints: the rules every provider's endpoints share", () => {
+  const server = (id: string, name: string, state: Server['state'] = 'running'): Server => ({ id, name, state, ssh: { host: 'h', port: 22, user: 'root' }, labels: {} });
+
+  it('names an endpoint project-env-image, cut with a hash so that long names stay apart', () => {
+    assert.equal(endpointName({ project: 'Shop', environment: 'staging', image: 'web_app' }), 'shop-staging-web-app');
+    const long = (image: string) => endpointName({ project: 'p'.repeat(40), environment: 'production', image }, 63);
+    assert.ok(long('app-one').length <= 63);
+    assert.notEqual(long('app-one'), long('app-two'));
+    assert.deepEqual(refOf({ 'provisional-project': 'p', 'provisional-env': 'e', 'provisional-image': 'i' }), { project: 'p', environment: 'e', image: 'i' });
+    assert.equal(refOf({ 'provisional-project': 'p' }), undefined);
+  });
+
+  it('a single address takes exactly one machine', () => {
+    assert.throws(() => theOneMachine([server('1', 'a'), server('2', 'b')], 'reserved IP', 'digitalocean'), /serves one server, but 2 were given \(a, b\)/);
+    assert.equal(theOneMachine([server('1', 'a')], 'reserved IP', 'digitalocean').id, '1');
+  });
+
+  it('detaching the holder moves the address to the newest remaining running server, else it stays', () => {
+    const all = [server('1', 'app1-20260101'), server('2', 'app1-20260102'), server('3', 'app1-20260103', 'stopped')];
+    assert.equal(nextHolder('9', [{ id: '1' }], all), 'keep', 'the holder is not detached');
+    assert.equal(nextHolder(undefined, [{ id: '1' }], all), 'keep');
+    assert.equal((nextHolder('1', [{ id: '1' }], all) as Server).id, '2');
+    assert.equal(nextHolder('1', [{ id: '1' }, { id: '2' }], all), 'stay', 'no running server remains');
   });
 });

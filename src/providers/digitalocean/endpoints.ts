@@ -4,7 +4,7 @@
  * not report a member's health, so an active droplet we added (healthy by deploy's own check, and
  * waited in by the load balancer's) counts as healthy.
  */
-import { LABELS, type EndpointMember, type EndpointRef, type Endpoints, type EndpointStatus, type Machine, type Server } from '../types.js';
+import { LABELS, type HttpHealthCheck, type EndpointMember, type EndpointRef, type Endpoints, type EndpointStatus, type Machine, type Server } from '../types.js';
 import { endpointName, readSpec, refLabels, refOf } from '../kit/endpoints.js';
 import type { Actions } from './actions.js';
 import type { DigitalOceanApi } from './api.js';
@@ -15,8 +15,8 @@ import { tagsToLabels } from './tags.js';
 
 type ListServers = (filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal) => Promise<Server[]>;
 
-function lbSpec(spec: DigitalOceanEndpoint): LoadBalancerSpec | undefined {
-  return 'load-balancer' in spec ? { port: spec['load-balancer'].port, targetPort: spec['load-balancer']['target-port'], healthCheck: spec['health-check'] } : undefined;
+function lbSpec(spec: DigitalOceanEndpoint, healthCheck?: HttpHealthCheck): LoadBalancerSpec | undefined {
+  return 'load-balancer' in spec ? { port: spec['load-balancer'].port, targetPort: spec['load-balancer']['target-port'], healthCheck } : undefined;
 }
 
 export class DigitalOceanEndpoints implements Endpoints {
@@ -50,17 +50,16 @@ export class DigitalOceanEndpoints implements Endpoints {
     });
   }
 
-  async ensure(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<EndpointStatus> {
-    const lb = lbSpec(this.spec(spec));
+  async ensure(ref: EndpointRef, spec: unknown, signal: AbortSignal, opts?: { health?: HttpHealthCheck }): Promise<EndpointStatus> {
+    const lb = lbSpec(this.spec(spec), opts?.health);
     if (!lb) return this.ips.status(await this.ips.find(ref, signal)); // created by the first attach (reserved-ip.ts)
     const found = await this.lbs.ensure(ref, lb, signal);
     return this.lbs.status(found, this.members(found.droplet_ids ?? [], await this.servers(ref, signal)));
   }
 
   async attach(ref: EndpointRef, spec: unknown, machines: Machine[], signal: AbortSignal): Promise<void> {
-    const lb = lbSpec(this.spec(spec));
-    if (!lb) return this.ips.attach(ref, machines, signal);
-    await this.lbs.attach(await this.lbs.ensure(ref, lb, signal), machines, signal);
+    if (!lbSpec(this.spec(spec))) return this.ips.attach(ref, machines, signal);
+    await this.lbs.attach(await this.lbs.get(ref, signal), machines, signal);
   }
 
   async detach(ref: EndpointRef, spec: unknown, machines: Pick<Machine, 'id' | 'name'>[], drainMs: number, signal: AbortSignal): Promise<void> {

@@ -3,7 +3,7 @@
  * Only the settings load eagerly; the HTTP client loads in create().
  */
 import type { ProviderDefinition } from '../types.js';
-import { digitalOceanEndpointSchema } from './endpoint-spec.js';
+import { describeDigitalOceanEndpoint, digitalOceanEndpointSchema } from './endpoint-spec.js';
 import { checkBaseRef, digitalOceanLaunchOptionsSchema, digitalOceanSettingsSchema, resolveToken, type DigitalOceanSettings } from './settings.js';
 
 const digitalocean: ProviderDefinition<DigitalOceanSettings> = {
@@ -13,6 +13,7 @@ const digitalocean: ProviderDefinition<DigitalOceanSettings> = {
   settingsSchema: digitalOceanSettingsSchema,
   launchOptionsSchema: digitalOceanLaunchOptionsSchema,
   endpointSchema: digitalOceanEndpointSchema,
+  describeEndpoint: describeDigitalOceanEndpoint,
   checkBaseRef: (ref) => checkBaseRef(ref),
   // Snapshot names are NAME-YYYYMMDDHHMMSS and droplet names must be host names: the core rule fits.
   checkImageName: () => undefined,

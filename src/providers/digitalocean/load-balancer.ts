@@ -8,8 +8,8 @@
 import { z } from 'zod';
 import { ProviderError } from '../../core/errors.js';
 import { poll, sleep, TimeoutError } from '../../core/wait.js';
-import { drain, endpointName, type HttpHealthCheck } from '../kit/endpoints.js';
-import type { EndpointRef, EndpointStatus, Machine } from '../types.js';
+import { drain, endpointName } from '../kit/endpoints.js';
+import type { EndpointRef, EndpointStatus, HttpHealthCheck, Machine } from '../types.js';
 import type { DigitalOceanApi } from './api.js';
 import { loadBalancerSchema, type LoadBalancer } from './types.js';
 
@@ -25,7 +25,7 @@ export interface LoadBalancerSpec {
 const CHECK = { check_interval_seconds: 3, response_timeout_seconds: 3, healthy_threshold: 2, unhealthy_threshold: 2 };
 
 function healthCheck(spec: LoadBalancerSpec) {
-  const http = spec.healthCheck?.http;
+  const http = spec.healthCheck;
   return http ? { protocol: 'http', port: http.port, path: http.path, ...CHECK } : { protocol: 'tcp', port: spec.targetPort, ...CHECK };
 }
 
@@ -99,6 +99,13 @@ export class DigitalOceanLoadBalancers {
       if (err instanceof TimeoutError) throw new ProviderError({ provider: 'digitalocean', operation: 'create the load balancer', message: err.message });
       throw err;
     });
+  }
+
+  /** The endpoint's load balancer, which ensure made. */
+  async get(ref: EndpointRef, signal: AbortSignal): Promise<LoadBalancer> {
+    const lb = await this.find(ref, signal);
+    if (!lb) throw new ProviderError({ provider: 'digitalocean', operation: 'attach to the load balancer', message: `there is no load balancer ${endpointName(ref)} (ensure makes it)` });
+    return lb;
   }
 
   /** Adds the droplets by id; resolves once its check can have passed them (healthy_threshold intervals). */

@@ -4,8 +4,7 @@
  *   endpointName(ref, max)        the name of a named endpoint (a load balancer): project-env-image,
  *                                 cut to the cloud's limit with a hash so that names stay unique
  *   refLabels(ref), isMemberOf()  which servers belong to an endpoint, by their labels
- *   httpHealthCheck               the `health-check` an endpoint spec carries (the image's HTTP check,
- *                                 passed by deploy), and the schema of it
+ *   readSpec(schema, spec)        the provider's parsed `endpoint:` block
  *   drain(ms, signal)             waiting out a drain no API can observe (open connections of a
  *                                 member taken out of a load balancer or an address moved away)
  *   waitDrained(...)              a drain the API reports (ELBv2 `draining`), polled to its end
@@ -14,7 +13,7 @@
  *                                 moves the address to a remaining server of the endpoint, if any
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ProviderError } from '../../core/errors.js';
 import { sleep } from '../../core/wait.js';
 import { LABELS, type EndpointRef, type Machine, type Server } from '../types.js';
@@ -44,20 +43,6 @@ export function refOf(labels: Record<string, string>): EndpointRef | undefined {
   const image = labels[LABELS.image];
   return project && environment && image ? { project, environment, image } : undefined;
 }
-
-/**
- * `health-check: {http: {port, path, status}}` in an endpoint spec: the image's HTTP health check,
- * which deploy passes with the `endpoint:` block so that the cloud's own check probes what
- * Provisional's did. Without it the cloud checks the target port over TCP.
- */
-export const httpHealthCheckSchema = z.strictObject({
-  http: z.strictObject({
-    port: z.number().int().min(1).max(65535),
-    path: z.string().startsWith('/').default('/'),
-    status: z.number().int().min(100).max(599).default(200),
-  }),
-});
-export type HttpHealthCheck = z.output<typeof httpHealthCheckSchema>;
 
 /** Reads a provider's endpoint spec with its schema: deploy validated it already, so a mismatch is a bug. */
 export function readSpec<T>(schema: z.ZodType<T>, spec: unknown, provider: string): T {
