@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # mmdebstrap builds the debian-12 base (and the emulators' rootfs); debootstrap is not used.
-packages=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client ca-certificates)
+# HAProxy is the local provider's endpoint (a stable address in front of an image's servers).
+packages=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client ca-certificates haproxy)
 if [ "${1:-}" = "--test" ]; then packages+=(systemd-container packer awscli util-linux iproute2); fi
 missing=()
 for p in "${packages[@]}"; do

@@ -13,10 +13,12 @@ import type { ImageDirs } from '../images/inputs.js';
 import { availableProviders, loadProviderDefinition } from '../providers/registry.js';
 import type { ProviderDefinition } from '../providers/types.js';
 import { checkDeployments, deploymentSecrets } from './deployments.js';
+import { checkEndpoints } from './endpoints.js';
 import { interpolate } from './interpolate.js';
 import { configSchema, IMAGE_NAME, type DeploymentImageConfig, type ImageConfig } from './schema.js';
 import { closest } from './suggest.js';
 import { formatPath, YamlSource } from './yaml-source.js';
+import { zodProblems } from './zod-problems.js';
 
 export const CONFIG_RELATIVE_PATH = join('config', 'provisional', 'config.yml');
 
@@ -34,6 +36,8 @@ export interface ProjectConfig {
   graph: ImageGraph;
   /** Values to redact from every output. */
   secrets: string[];
+  /** A problem at a key of this file (with its line), for checks made later (a deploy's endpoint). */
+  problem(path: PropertyKey[], message: string): ConfigProblem;
 }
 
 export function imageDirs(config: Pick<ProjectConfig, 'configDir'>, image: string): ImageDirs {
@@ -132,6 +136,7 @@ export async function loadConfig(
   const graph = new ImageGraph(config.images);
   if (definition && settings !== undefined) problems.push(...checkImages(config.images, graph, definition, settings, problem));
   problems.push(...checkDeployments(config.deployments, graph, problem));
+  if (definition) problems.push(...checkEndpoints(config.deployments, definition, problem));
   problems.push(...(await checkImageFolders(configDir, Object.keys(config.images), cwd)));
   if (problems.length) throw new ConfigError(problems);
 
@@ -145,6 +150,7 @@ export async function loadConfig(
     deployments: config.deployments,
     graph,
     secrets: [...secrets, ...deploymentSecrets(config.deployments), ...(definition!.secrets?.(settings) ?? [])],
+    problem,
   };
 }
 
@@ -227,66 +233,4 @@ async function checkImageFolders(configDir: string, images: string[], cwd: strin
     }
   }
   return problems;
-}
-
-function zodProblems(
-  schema: z.ZodType,
-  issues: z.core.$ZodIssue[],
-  problem: (path: PropertyKey[], message: string) => ConfigProblem): ConfigProblem[] {
-  return issues.flatMap((issue) => {
-    const path = issue.path as PropertyKey[];
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => {
-        const allowed = allowedKeys(schema, path);
-        const guess = closest(key, allowed);
-        return problem([...path, key], `unknown key${guess ? `; did you mean "${guess}"?` : allowed.length ? `; allowed here: ${allowed.join(', ')}` : ''}`);
-      });
-    }
-    if (issue.code === 'invalid_type') {
-      const got = (issue as { input?: unknown }).input;
-      if (got === undefined) return [problem(path, `is required (${issue.expected})`)];
-      return [problem(path, `must be ${article(issue.expected)}, not ${describeValue(got)}`)];
-    }
-    if (issue.code === 'invalid_key') {
-      return [problem(path, issue.issues.map((i) => i.message).join('; '))];
-    }
-    if (issue.code === 'invalid_union' && path.join('.') === 'provider') {
-      return [problem(path, 'must be a provider name, or a mapping with `name:` and its settings')];
-    }
-    return [problem(path, issue.message)];
-  });
-}
-
-/** The keys allowed where an unknown key was found, read off the schema itself. */
-function allowedKeys(schema: z.ZodType, path: PropertyKey[]): string[] {
-  let current: unknown = schema;
-  const defOf = (s: unknown) => (s as { _zod: { def: Record<string, unknown> & { type: string } } })._zod.def;
-  const unwrap = () => {
-    for (let def = defOf(current); ['optional', 'default', 'nullable', 'prefault'].includes(def.type); def = defOf(current)) {
-      current = def.innerType;
-    }
-  };
-  for (const key of path) {
-    unwrap();
-    const def = defOf(current);
-    if (def.type === 'object') current = (def.shape as Record<string, unknown>)[String(key)];
-    else if (def.type === 'record') current = def.valueType;
-    else return [];
-    if (!current) return [];
-  }
-  unwrap();
-  const def = defOf(current);
-  return def.type === 'object' ? Object.keys(def.shape as object) : [];
-}
-
-function article(type: string): string {
-  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
-}
-
-function describeValue(v: unknown): string {
-  if (v === null) return 'null (an empty value)';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
-  return `${typeof v} ${String(v)}`;
 }

@@ -66,8 +66,33 @@ export const deploymentImageSchema = z.strictObject({
     .describe('Runtime configuration: written to /etc/provisional/env (root, 0600) on every new server, and given to the deploy scripts. Secrets belong here, not in the image.'),
   'health-check': z
     .strictObject({
-      command: z.string().min(1).describe('Run over SSH on the server; healthy when it exits 0.'),
+      command: z.string().min(1).optional().describe('Run over SSH on the server; healthy when it exits 0.'),
+      http: z
+        .strictObject({
+          port: z.number().int().min(1).max(65535).describe('The port on the server, reached through the SSH connection (no open firewall or curl needed).'),
+          path: z.string().regex(/^\//, 'a path starts with /').default('/'),
+          status: z.number().int().min(100).max(599).default(200).describe('The status a healthy server answers.'),
+        })
+        .optional()
+        .describe('An HTTP GET on the server, through a channel of the SSH connection.'),
       timeout: z.number().positive().default(120).describe('Seconds to wait for health.'),
+      passes: z.number().int().min(1).max(100).default(2).describe('Checks that must pass in a row before the server is healthy (joins the endpoint).'),
+    })
+    .refine((c) => c.command !== undefined || c.http !== undefined, { message: 'give a command, an http check, or both' })
+    .optional(),
+  endpoint: z
+    .unknown()
+    .optional()
+    .describe("A stable address for this image's servers, moved only to healthy ones; its kinds are the provider's (local: {port, target-port, address})."),
+  drain: z
+    .number()
+    .min(0)
+    .max(3600)
+    .optional()
+    .describe('Seconds (default 10) an old server stays in the endpoint without new connections, so that open ones finish, before it is destroyed.'),
+  rollout: z
+    .strictObject({
+      batch: z.number().int().min(1).optional().describe('Replace at most this many servers at a time (default: all at once).'),
     })
     .optional(),
 });

@@ -13,8 +13,8 @@ import { processAlive } from './pid.js';
 
 export interface JournalEntry {
   /** What was (or was about to be) created. */
-  kind: 'machine' | 'snapshot';
-  /** Machine name, or version name for a snapshot. */
+  kind: 'machine' | 'snapshot' | 'endpoint';
+  /** Machine name, version name for a snapshot, `ENV/IMAGE` for an endpoint. */
   name: string;
   /** The provider's id, once known. */
   id?: string;

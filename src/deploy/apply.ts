@@ -1,22 +1,28 @@
 /**
- * Carries out an environment plan, create-before-destroy: new servers start in parallel (bounded),
- * each must get healthy (SSH answers, its runtime config and deploy scripts, then the health
- * check), and only then are the old ones destroyed. If anything fails or the user interrupts, the new servers are removed and the old
- * ones keep serving.
+ * Carries out an environment plan, create-before-destroy, the same way on every provider. Per
+ * image, in batches of `rollout.batch` (default: all at once): launch the batch's new servers
+ * (at most `--parallel` in launch at once, across images), wait until each is healthy (see
+ * health.ts), attach them to the image's endpoint, then detach as many old servers (no new
+ * connections, drained for `drain` seconds) and destroy them. The endpoint never has fewer
+ * healthy members than before the batch.
+ *
+ * If anything fails or the user interrupts, the batch in progress is undone newest first: old
+ * servers detached by it are attached again, its new servers are detached (drained) and
+ * destroyed. The endpoint is left as it was before that batch; batches already done stay done
+ * (their servers are healthy members, and the next deploy picks up from there).
  */
 import { CleanupStack } from '../core/cleanup.js';
-import { UserFacingError } from '../core/errors.js';
 import { scoped, type EventSink } from '../core/events.js';
-import { sleep } from '../core/wait.js';
 import type { DeploymentImageConfig } from '../config/schema.js';
-import { LABELS, type LaunchRequest, type Machine, type Provider } from '../providers/types.js';
-import { waitForSsh } from '../ssh/client.js';
-import { semaphore } from '../core/semaphore.js';
+import { LABELS, type LaunchRequest, type Machine, type Provider, type Server } from '../providers/types.js';
+import { weightedSemaphore } from '../core/semaphore.js';
 import { newRunId, RunJournal } from '../core/journal.js';
-import type { EnvironmentPlan, PlannedServer } from './plan.js';
+import type { EndpointStatus } from '../providers/types.js';
+import type { EnvironmentPlan, ImagePlan, PlannedServer } from './plan.js';
 import type { DeployKeys } from './keys.js';
-import { configureServer } from './configure.js';
 import type { RuntimeConfig } from './runtime-config.js';
+import { waitHealthy } from './health.js';
+import { attach, DEFAULT_DRAIN_S, detach, ensure, imageEndpoint, type ImageEndpoint } from './endpoint.js';
 
 export interface ApplyOptions {
   provider: Provider;
@@ -28,85 +34,199 @@ export interface ApplyOptions {
   runtime: Record<string, RuntimeConfig>;
   /** How long one deploy script may run. */
   scriptTimeoutMs?: number;
+  /** Most servers in launch at once (launch calls of several machines count each). */
   parallel: number;
   events: EventSink;
   signal: AbortSignal;
   /** How long a new server may take to answer SSH. */
   sshTimeoutMs?: number;
+  /** Pause between passing health checks (tests shorten it). */
+  healthIntervalMs?: number;
 }
 
 export interface ApplyResult {
   created: Machine[];
   destroyed: string[];
+  /** Each image's endpoint after the deploy, by image. */
+  endpoints: Record<string, EndpointStatus>;
 }
 
+type Launch = <T>(weight: number, task: () => Promise<T>) => Promise<T>;
+
 export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
-  const { provider, plan, signal } = opts;
-  const cleanup = new CleanupStack();
-  const created: Machine[] = [];
-  const limit = semaphore(Math.max(1, opts.parallel));
-  const toCreate = plan.images.flatMap((i) => i.create);
-  const journal = await RunJournal.open(opts.project, provider.name, newRunId());
-  for (const server of toCreate) await journal.add({ kind: 'machine', name: server.name, labels: launchRequest(server, opts).labels });
+  const journal = await RunJournal.open(opts.project, opts.provider.name, newRunId());
+  const result: ApplyResult = { created: [], destroyed: [], endpoints: {} };
+  const launchSlots = weightedSemaphore(Math.max(1, opts.parallel));
+  // One image failing stops the others' rollouts too: each undoes its own batch in progress.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([opts.signal, stop.signal]);
   try {
-    const started = performance.now();
-    let machines: Machine[];
-    if (provider.launchMachines && toCreate.length) {
-      // The provider batches: one call for all, and either all start or none is left.
-      toCreate.forEach((server) => scoped(opts.events, server.name).emit({ type: 'step', step: 'launch', message: `creating from ${server.version.version}` }));
-      machines = await provider.launchMachines(toCreate.map((server) => launchRequest(server, opts)), signal);
-      for (const machine of machines) {
-        created.push(machine);
-        cleanup.defer(`new server ${machine.name}`, (s) => provider.destroyMachine(machine, s));
-      }
-    } else {
-      const launched = await Promise.allSettled(
-        toCreate.map((server) =>
-          limit(async () => {
-            scoped(opts.events, server.name).emit({ type: 'step', step: 'launch', message: `creating from ${server.version.version}` });
-            const machine = await provider.launchMachine(launchRequest(server, opts), signal);
-            created.push(machine);
-            cleanup.defer(`new server ${machine.name}`, (s) => provider.destroyMachine(machine, s));
-            return machine;
-          }),
-        ),
-      );
-      const failed = launched.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      machines = created;
-    }
-    const healthy = await Promise.allSettled(
-      machines.map((machine) => {
-        const server = toCreate.find((s) => s.name === machine.name)!;
-        return waitHealthy(machine, server, opts, started);
-      }),
+    const outcomes = await Promise.allSettled(
+      opts.plan.images.map((image) =>
+        rolloutImage(image, { ...opts, signal }, journal, launchSlots, result).catch((err: unknown) => {
+          stop.abort();
+          throw err;
+        }),
+      ),
     );
-    const unhealthy = healthy.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (unhealthy) throw unhealthy.reason;
-  } catch (err) {
-    let failed: string[] = [];
-    if (cleanup.size) {
-      opts.events.emit({ type: 'warn', message: 'the deploy failed: removing the new servers; the old ones keep running' });
-      ({ failed } = await cleanup.unwind(opts.events));
-    }
-    if (!failed.length) for (const server of toCreate) await journal.remove('machine', server.name);
+    if (outcomes.some((o) => o.status === 'rejected')) throw firstCause(outcomes);
+  } finally {
     await journal.finish();
+  }
+  return result;
+}
+
+/** The failure that stopped the others (they end cancelled), or the interruption. */
+function firstCause(outcomes: PromiseSettledResult<unknown>[]): unknown {
+  const reasons = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason as unknown);
+  return reasons.find((r) => !(r instanceof Error && r.name === 'CancelledError')) ?? reasons[0];
+}
+
+async function rolloutImage(image: ImagePlan, opts: ApplyOptions, journal: RunJournal, launchSlots: Launch, result: ApplyResult): Promise<void> {
+  const { provider, signal } = opts;
+  const config = opts.deployment[image.image]!;
+  const endpoint = imageEndpoint(provider, opts.project, opts.plan.environment, image.image, config);
+  const drainMs = (config.drain ?? DEFAULT_DRAIN_S) * 1000;
+  const created = endpoint ? await ensureEndpoint(endpoint, image, journal, opts) : false;
+  try {
+    // Old servers leave in this order: dead ones first (they serve nobody), then the oldest names.
+    const old = [...image.destroy].sort((a, b) => Number(b.state === 'dead') - Number(a.state === 'dead'));
+    const batchSize = Math.max(1, config.rollout?.batch ?? image.create.length);
+    for (let i = 0; i < image.create.length; i += batchSize) {
+      const batch = image.create.slice(i, i + batchSize);
+      // The last batch takes every old server left (a scale-down has more old than new).
+      const leaving = i + batchSize >= image.create.length ? old.splice(0) : old.splice(0, batch.length);
+      await replaceBatch(batch, leaving, { endpoint, drainMs, journal, launchSlots, result, opts });
+    }
+    // Nothing new (scale-down, dead servers only): the old still leave through the endpoint.
+    if (old.length) await replaceBatch([], old.splice(0), { endpoint, drainMs, journal, launchSlots, result, opts });
+  } catch (err) {
+    // An endpoint this deploy created, and that nothing joined, goes with the deploy.
+    if (endpoint && created) await removeIfEmpty(endpoint, journal, opts.events);
+    throw err;
+  }
+  if (endpoint) {
+    if (created) await journal.remove('endpoint', endpointName(endpoint));
+    const status = await endpoint.endpoints.status(endpoint.ref, endpoint.spec, signal);
+    if (status) result.endpoints[image.image] = status;
+  }
+}
+
+const endpointName = (endpoint: ImageEndpoint) => `${endpoint.ref.environment}/${endpoint.ref.image}`;
+
+async function removeIfEmpty(endpoint: ImageEndpoint, journal: RunJournal, events: EventSink): Promise<void> {
+  const signal = AbortSignal.timeout(120_000);
+  try {
+    const status = await endpoint.endpoints.status(endpoint.ref, endpoint.spec, signal);
+    if (status?.members.length) return journal.remove('endpoint', endpointName(endpoint));
+    events.emit({ type: 'info', message: `cleaning up: endpoint ${endpointName(endpoint)}, created by this deploy` });
+    await endpoint.endpoints.remove(endpoint.ref, endpoint.spec, signal);
+    await journal.remove('endpoint', endpointName(endpoint));
+  } catch (err) {
+    events.emit({ type: 'warn', message: `could not remove endpoint ${endpointName(endpoint)}: ${(err as Error).message} (provisional cleanup will)` });
+  }
+}
+
+/**
+ * Create the endpoint if needed (journaled until the deploy succeeds, so that a killed first
+ * deploy's endpoint is found by `cleanup`), and attach kept servers that are not members.
+ * Returns whether this deploy created it.
+ */
+async function ensureEndpoint(endpoint: ImageEndpoint, image: ImagePlan, journal: RunJournal, opts: ApplyOptions): Promise<boolean> {
+  const before = await endpoint.endpoints.status(endpoint.ref, endpoint.spec, opts.signal);
+  if (!before) await journal.add({ kind: 'endpoint', name: endpointName(endpoint), labels: { [LABELS.environment]: endpoint.ref.environment, [LABELS.image]: endpoint.ref.image } });
+  const status = await ensure(endpoint, opts.signal);
+  scoped(opts.events, image.image).emit({ type: 'info', message: `endpoint ${status.kind} at ${status.address}${before ? '' : ' (new)'}` });
+  // An endpoint added to an environment whose servers already run: the healthy ones join it.
+  const members = new Set(status.members.map((m) => m.machineId));
+  await attach(endpoint, image.keep.filter((s) => s.state === 'running' && !members.has(s.id)), opts.signal);
+  return !before;
+}
+
+interface BatchContext {
+  endpoint?: ImageEndpoint;
+  drainMs: number;
+  journal: RunJournal;
+  launchSlots: Launch;
+  result: ApplyResult;
+  opts: ApplyOptions;
+}
+
+async function replaceBatch(batch: PlannedServer[], leaving: Server[], ctx: BatchContext): Promise<void> {
+  const { endpoint, drainMs, journal, opts } = ctx;
+  const cleanup = new CleanupStack();
+  for (const server of batch) await journal.add({ kind: 'machine', name: server.name, labels: launchRequest(server, opts).labels });
+  try {
+    const machines = await launchHealthy(batch, cleanup, ctx);
+    if (endpoint) {
+      cleanup.defer(`new members ${machines.map((m) => m.name).join(', ')}`, (s) => detach(endpoint, machines, drainMs, s));
+      await attach(endpoint, machines, opts.signal);
+      const live = leaving.filter((s) => s.state !== 'dead');
+      if (live.length) {
+        cleanup.defer(`old members ${live.map((m) => m.name).join(', ')} back in the endpoint`, (s) => attach(endpoint, live, s));
+        for (const s of live) scoped(opts.events, s.name).emit({ type: 'info', message: `leaving the endpoint (drained for up to ${drainMs / 1000} s)` });
+        await detach(endpoint, live, drainMs, opts.signal);
+      }
+    }
+  } catch (err) {
+    if (cleanup.size) {
+      opts.events.emit({ type: 'warn', message: 'the deploy failed: removing the new servers; the old ones keep serving' });
+      const { failed } = await cleanup.unwind(opts.events);
+      if (failed.length) throw err; // the journal keeps naming them, for `cleanup`
+    }
+    for (const server of batch) await journal.remove('machine', server.name);
     throw err;
   }
   // The new servers are the environment's now, no longer a deploy's leftovers.
-  for (const server of toCreate) await journal.remove('machine', server.name);
-  await journal.finish();
-  // Every new server is healthy: now the old ones can go.
-  const destroyed: string[] = [];
-  for (const image of plan.images) {
-    for (const old of image.destroy) {
-      const events = scoped(opts.events, old.name);
-      events.emit({ type: 'info', message: `destroying ${old.name} (${old.labels[LABELS.version] ?? 'unknown version'})` });
-      await provider.destroyMachine(old, signal);
-      destroyed.push(old.name);
-    }
+  for (const server of batch) await journal.remove('machine', server.name);
+  for (const old of leaving) {
+    scoped(opts.events, old.name).emit({ type: 'info', message: `destroying ${old.name} (${old.labels[LABELS.version] ?? 'unknown version'})` });
+    if (endpoint && old.state === 'dead') await detach(endpoint, [old], 0, opts.signal);
+    await opts.provider.destroyMachine(old, opts.signal);
+    ctx.result.destroyed.push(old.name);
   }
-  return { created, destroyed };
+}
+
+/** Launch in calls of at most `--parallel` machines (each holding that many launch slots), and wait until each is healthy. */
+async function launchHealthy(batch: PlannedServer[], cleanup: CleanupStack, ctx: BatchContext): Promise<Machine[]> {
+  const { opts } = ctx;
+  const per = Math.max(1, opts.parallel);
+  const calls: PlannedServer[][] = [];
+  for (let i = 0; i < batch.length; i += per) calls.push(batch.slice(i, i + per));
+  const healthy = await Promise.allSettled(
+    calls.map(async (call) => {
+      const machines = await ctx.launchSlots(call.length, async () => {
+        for (const server of call) scoped(opts.events, server.name).emit({ type: 'step', step: 'launch', message: `creating from ${server.version.version}` });
+        return opts.provider.launchMachines(call.map((server) => launchRequest(server, opts)), opts.signal);
+      });
+      for (const machine of machines) {
+        ctx.result.created.push(machine);
+        cleanup.defer(`new server ${machine.name}`, (s) => opts.provider.destroyMachine(machine, s));
+      }
+      await Promise.all(
+        machines.map((machine, i) =>
+          waitHealthy(machine, {
+            privateKey: opts.keys.privateKey,
+            check: opts.deployment[call[i]!.image]!['health-check'],
+            runtime: opts.runtime[call[i]!.image],
+            events: opts.events,
+            signal: opts.signal,
+            sshTimeoutMs: opts.sshTimeoutMs ?? 300_000,
+            scriptTimeoutMs: opts.scriptTimeoutMs ?? 1_800_000,
+            intervalMs: opts.healthIntervalMs,
+          }),
+        ),
+      );
+      return machines;
+    }),
+  );
+  const failed = healthy.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    // Removed ones are not the deploy's result.
+    ctx.result.created = ctx.result.created.filter((m) => !batch.some((s) => s.name === m.name));
+    throw failed.reason;
+  }
+  return healthy.flatMap((r) => (r as PromiseFulfilledResult<Machine[]>).value);
 }
 
 function launchRequest(server: PlannedServer, opts: ApplyOptions): LaunchRequest {
@@ -134,44 +254,4 @@ function launchRequest(server: PlannedServer, opts: ApplyOptions): LaunchRequest
       }),
     },
   };
-}
-
-async function waitHealthy(machine: Machine, server: PlannedServer, opts: ApplyOptions, started: number): Promise<void> {
-  const config: DeploymentImageConfig = opts.deployment[server.image]!;
-  const events = scoped(opts.events, machine.name);
-  events.emit({ type: 'step', step: 'health', message: config['health-check'] ? 'waiting for SSH and the health check' : 'waiting for SSH' });
-  const ssh = await waitForSsh(machine.ssh, opts.keys.privateKey, {
-    timeoutMs: opts.sshTimeoutMs ?? 300_000,
-    signal: opts.signal,
-    what: `SSH on ${machine.name}`,
-  });
-  try {
-    const runtime = opts.runtime[server.image];
-    if (runtime) await configureServer(ssh, runtime, { server: machine.name, events, signal: opts.signal, scriptTimeoutMs: opts.scriptTimeoutMs ?? 1_800_000 });
-    const check = config['health-check'];
-    const deadline = performance.now() + (check?.timeout ?? 0) * 1000;
-    for (let attempt = 1; check; attempt++) {
-      const r = await ssh.exec(check.command, { signal: opts.signal, timeoutMs: Math.max(1000, deadline - performance.now()) }).catch((err: Error) => ({
-        code: -1,
-        stdout: '',
-        stderr: err.message,
-      }));
-      if (r.code === 0) break;
-      if (performance.now() >= deadline) {
-        throw new UserFacingError(
-          `${machine.name} did not get healthy: \`${check.command}\` still failed after ${check.timeout} s (${attempt} tries; last: ${(r.stderr || r.stdout).trim().split('\n').pop() || `status ${r.code}`})`,
-          { hint: 'the old servers were left running; fix the image or the health-check and deploy again' },
-        );
-      }
-      await sleep(Math.min(2000, Math.max(0, deadline - performance.now())), opts.signal);
-    }
-  } finally {
-    ssh.close();
-  }
-  events.emit({
-    type: 'step-done',
-    step: 'health',
-    message: config['health-check'] ? 'healthy (SSH and health check)' : 'healthy (SSH answers)',
-    durationMs: Math.round(performance.now() - started),
-  });
 }

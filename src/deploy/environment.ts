@@ -35,7 +35,6 @@ export async function environmentState(
   environment: string | undefined,
   signal: AbortSignal,
 ): Promise<{ servers: Server[]; versions: ImageVersion[] }> {
-  if (!provider.listServers) throw new UsageError(`the ${provider.name} provider cannot deploy servers`);
   const filter: Partial<Record<keyof typeof LABELS, string>> = { project: config.project, role: 'server' };
   if (environment) filter.environment = environment;
   const [servers, versions] = await Promise.all([provider.listServers(filter, signal), provider.listImageVersions(signal)]);

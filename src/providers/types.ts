@@ -176,7 +176,9 @@ export interface EndpointStatus {
  * A provider's endpoints. deploy/ moves traffic only through these methods, the same way on every
  * provider: ensure (idempotent create), attach healthy new servers, detach old ones (no new
  * connections, drained, then gone), and remove with the environment. `spec` is the parsed
- * `endpoint:` block (see ProviderDefinition.endpointSchema).
+ * `endpoint:` block (see ProviderDefinition.endpointSchema); it is undefined in status, detach and
+ * remove when the config no longer names the endpoint (`destroy`, `cleanup` after the user removed
+ * it): the endpoint is then found by `ref` alone.
  */
 export interface Endpoints {
   /**

@@ -3,7 +3,7 @@
  * run commands with their output streamed line by line, upload a tar stream.
  */
 import ssh2, { type ClientChannel } from 'ssh2';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { CancelledError, UserFacingError } from '../core/errors.js';
 import { poll } from '../core/wait.js';
 
@@ -41,6 +41,8 @@ export interface SshSession {
   exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
   /** Run `command` with `input` piped to its standard input (used to upload a tar stream). */
   execWithInput(command: string, input: Readable, opts?: ExecOptions): Promise<ExecResult>;
+  /** A TCP connection to `port` on the server's own loopback, through the SSH connection (direct-tcpip). */
+  forward(port: number): Promise<Duplex>;
   close(): void;
 }
 
@@ -128,6 +130,13 @@ function session(client: Client, endpoint: SshEndpoint): SshSession {
     endpoint,
     exec: (command, opts) => run(command, undefined, opts),
     execWithInput: (command, input, opts) => run(command, input, opts),
+    forward: (port) =>
+      new Promise<Duplex>((resolve, reject) => {
+        client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, (err, channel) => {
+          if (err) reject(new SshError(`ssh ${endpoint.host}:${endpoint.port}: cannot reach port ${port} on the server: ${err.message}`));
+          else resolve(channel);
+        });
+      }),
     close: () => client.end(),
   };
 }

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { loadConfig, projectNameFrom } from '../../src/config/load.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
+import { z } from 'zod';
+import { checkEndpoints } from '../../src/config/endpoints.js';
+import type { ProviderDefinition } from '../../src/providers/types.js';
 
 const VALID = `
 provider:
@@ -178,6 +181,52 @@ describe('config', () => {
     assert.ok(config.secrets.includes('interpolated-secret-2'));
     assert.ok(!config.secrets.includes('info'));
     assert.equal(config.deployments.staging!.app!.env!.DATABASE_URL, 'postgres://app:interpolated-secret-2@db/app');
+  });
+
+  it('checks an endpoint against the provider: unknown keys, a kind it does not have, bad values, each with its line', async () => {
+    const problems = await problemsOf(`${VALID}    base: { servers: 1, endpoint: { port: 8080, target-port: 80, adress: 127.0.0.1 } }
+  production:
+    app: { servers: 1, endpoint: { reserved-ip: true } }
+    db: { servers: 1, endpoint: { port: 99999, target-port: 80 } }
+`);
+    const by = (path: string) => problems.find((p) => p.path === path);
+    assert.match(by('deployments.staging.base.endpoint.adress')!.message, /unknown key; did you mean "address"\? \(an endpoint of the local provider\)/);
+    assert.equal(by('deployments.staging.base.endpoint.adress')!.line, 15);
+    assert.match(by('deployments.production.app.endpoint.reserved-ip')!.message, /unknown key.*local provider/);
+    assert.ok(by('deployments.production.app.endpoint.port'), 'the local endpoint needs a port');
+    assert.match(by('deployments.production.db.endpoint.port')!.message, /65535/);
+  });
+
+  it('accepts a local endpoint, an http health check, drain and rollout, with their defaults', async () => {
+    project = tempProject();
+    project.writeConfig(`${VALID.replace('app: { servers: 2 }', 'app: { servers: 2, endpoint: { port: 8080, target-port: 80 }, drain: 3, rollout: { batch: 1 }, health-check: { http: { port: 80 } } }')}`);
+    const config = await loadConfig({ cwd: project.dir, env: {} });
+    const app = config.deployments.staging!.app!;
+    assert.deepEqual(app.endpoint, { port: 8080, 'target-port': 80, address: '127.0.0.1' });
+    assert.deepEqual(app['health-check'], { http: { port: 80, path: '/', status: 200 }, timeout: 120, passes: 2 });
+    assert.equal(app.drain, 3);
+    assert.deepEqual(app.rollout, { batch: 1 });
+  });
+
+  it('refuses a one-server endpoint kind on an image with more servers, and an endpoint on a provider without any', () => {
+    const problem = (path: PropertyKey[], message: string) => ({ file: 'c.yml', path: path.join('.'), message });
+    const oneAddress = {
+      name: 'cloud',
+      endpointSchema: z.strictObject({ 'reserved-ip': z.literal(true) }),
+      describeEndpoint: () => ({ kind: 'reserved IP', oneServer: true }),
+    } as unknown as ProviderDefinition<unknown>;
+    const deployments = (servers: number) => ({ prod: { app: { servers, 'cold-only': false, endpoint: { 'reserved-ip': true } } } });
+    const [tooMany] = checkEndpoints(deployments(2), oneAddress, problem);
+    assert.equal(tooMany?.path, 'prod.app.endpoint'.replace(/^/, 'deployments.'));
+    assert.match(tooMany!.message, /a reserved IP is one address for one server, and app has 2 servers here/);
+    assert.deepEqual(checkEndpoints(deployments(1), oneAddress, problem), []);
+    const [none] = checkEndpoints(deployments(1), { name: 'bare' } as unknown as ProviderDefinition<unknown>, problem);
+    assert.match(none!.message, /the bare provider has no endpoints/);
+  });
+
+  it('refuses a health check with neither a command nor an http check', async () => {
+    const problems = await problemsOf(VALID.replace('app: { servers: 2 }', 'app: { servers: 2, health-check: { timeout: 5 } }'));
+    assert.match(problems.find((p) => p.path === 'deployments.staging.app.health-check')!.message, /a command, an http check, or both/);
   });
 
   it('reports every problem at once', async () => {

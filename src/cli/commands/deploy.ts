@@ -5,7 +5,9 @@ import { deployKeys, runtimeConfigKey } from '../../deploy/keys.js';
 import { isEmptyPlan, planEnvironment, type DeployMode, type EnvironmentPlan } from '../../deploy/plan.js';
 import { describeReason, resolvePins, type ReleaseTarget } from '../../deploy/release.js';
 import { loadRuntimeConfig, runtimeConfigLabel, type RuntimeConfig } from '../../deploy/runtime-config.js';
-import { UsageError, UserFacingError } from '../../core/errors.js';
+import { ConfigError, UsageError, UserFacingError } from '../../core/errors.js';
+import { endpointProblems } from '../../deploy/endpoint.js';
+import { describeEndpoint, endpointsJson } from '../endpoints.js';
 import { acquireLock, lockPath } from '../../core/lock.js';
 import type { ImageVersion, Provider, Server } from '../../providers/types.js';
 import type { DeploymentImageConfig } from '../../config/schema.js';
@@ -78,7 +80,12 @@ export async function deploy(
       });
     }
     printPlan(ctx, plan, opts.planOnly);
-    if (opts.planOnly || isEmptyPlan(plan)) return 0;
+    // An endpoint another program's port would refuse: exit 2 before anything is created.
+    const endpointIssues = await endpointProblems(provider, config.project, environment, deployment, ctx.signal);
+    if (endpointIssues.length) throw new ConfigError(endpointIssues.map((p) => config.problem(['deployments', environment, p.image, 'endpoint'], p.message)));
+    const withEndpoints = Object.values(deployment).some((d) => d.endpoint !== undefined);
+    // With an endpoint, even a deploy with no server to replace makes sure it exists and has every server.
+    if (opts.planOnly || (isEmptyPlan(plan) && !withEndpoints)) return 0;
     const keys = await deployKeys(config.project);
     // The deploy scripts' output is logged as build scripts' is (secrets redacted, mode 0600).
     const log = await openBuildLog(config.project, `deploy-${environment}`, newRunId(), ctx.redactor);
@@ -89,8 +96,11 @@ export async function deploy(
       })
       .finally(() => log.close());
     if (ctx.globals.json) {
-      ctx.reporter.printJson({ type: 'deployed', environment, created: result.created.map((m) => m.name), destroyed: result.destroyed, images: releases(plan) });
-    } else ctx.reporter.print(`${environment}: created ${result.created.length}, destroyed ${result.destroyed.length}`);
+      ctx.reporter.printJson({ type: 'deployed', environment, created: result.created.map((m) => m.name), destroyed: result.destroyed, images: releases(plan), endpoints: endpointsJson(result.endpoints, result.created) });
+    } else {
+      ctx.reporter.print(`${environment}: created ${result.created.length}, destroyed ${result.destroyed.length}`);
+      for (const [image, status] of Object.entries(result.endpoints)) ctx.reporter.print(`  ${image}: ${describeEndpoint(status, servers.concat(result.created as Server[]))}`);
+    }
     return 0;
   } finally {
     await provider?.close?.();

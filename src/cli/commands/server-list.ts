@@ -3,6 +3,7 @@ import { environmentState } from '../../deploy/environment.js';
 import { LABELS } from '../../providers/types.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';
 import { table } from '../table.js';
+import { describeEndpoint, endpointJson } from '../endpoints.js';
 
 export async function run(ctx: CommandContext, env: string | undefined): Promise<number> {
   const config = await loadProject(ctx);
@@ -23,9 +24,17 @@ export async function run(ctx: CommandContext, env: string | undefined): Promise
         id: s.id,
       }))
       .sort((a, b) => a.environment.localeCompare(b.environment) || a.name.localeCompare(b.name, undefined, { numeric: true }));
-    if (ctx.globals.json) ctx.reporter.printJson({ servers: rows });
-    else if (!rows.length) ctx.reporter.print(env ? `no servers in ${env}` : 'no servers');
-    else ctx.reporter.print(table(['NAME', 'IMAGE', 'VERSION', 'STATE', 'ADDRESS', 'SSH'], rows.map((r) => [r.name, r.image, r.version, r.state, r.address, `${r.ssh.user}@${r.ssh.host}:${r.ssh.port}`])));
+    const endpoints = ((await provider.endpoints?.list(config.project, ctx.signal)) ?? [])
+      .filter((e) => !env || e.environment === env)
+      .sort((a, b) => a.environment.localeCompare(b.environment) || a.image.localeCompare(b.image));
+    if (ctx.globals.json) {
+      ctx.reporter.printJson({ servers: rows, endpoints: endpoints.map((e) => ({ environment: e.environment, image: e.image, ...endpointJson(e, servers) })) });
+    } else if (!rows.length && !endpoints.length) ctx.reporter.print(env ? `no servers in ${env}` : 'no servers');
+    else {
+      const lines = rows.length ? [table(['NAME', 'IMAGE', 'VERSION', 'STATE', 'ADDRESS', 'SSH'], rows.map((r) => [r.name, r.image, r.version, r.state, r.address, `${r.ssh.user}@${r.ssh.host}:${r.ssh.port}`]))] : [];
+      if (endpoints.length) lines.push('', 'endpoints:', ...endpoints.map((e) => `  ${e.image}.${e.environment}: ${describeEndpoint(e, servers)}`));
+      ctx.reporter.print(lines.join('\n'));
+    }
     return 0;
   } finally {
     await provider.close?.();

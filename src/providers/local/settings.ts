@@ -127,3 +127,18 @@ export function parsePortForward(spec: string): PortForward {
   }
   return { address: m[1] ?? '127.0.0.1', hostPort, guestPort };
 }
+
+/**
+ * `deployments.<env>.<image>.endpoint` on the local provider: HAProxy listening on ADDRESS:PORT
+ * (127.0.0.1 unless said), balancing across the image's healthy servers' `target-port`.
+ */
+export const localEndpointSchema = z.strictObject({
+  port: z.number().int().min(1).max(65535).describe('The port HAProxy listens on.'),
+  'target-port': z.number().int().min(1).max(65535).describe('The port on each server that traffic goes to.'),
+  address: z
+    .string()
+    .regex(/^\d{1,3}(?:\.\d{1,3}){3}$/, 'an address is an IPv4 address, e.g. 127.0.0.1')
+    .default('127.0.0.1')
+    .describe('Where HAProxy listens (default 127.0.0.1).'),
+});
+export type LocalEndpointSpec = z.output<typeof localEndpointSchema>;
