@@ -6,6 +6,7 @@
  *   dataDir()/local/<project>/images/<image>/     <version>.qcow2 + <version>.json (json last)
  *   dataDir()/local/<project>/machines/<id>/      overlay.qcow2, machine.json, qmp.sock, qemu.pid, serial.log
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { cacheDir, dataDir } from '../../core/paths.js';
 import { UserFacingError } from '../../core/errors.js';
@@ -32,4 +33,15 @@ export function versionFiles(project: string, image: string, version: string): {
   const dir = imageDir(project, image);
   const name = component('version', version);
   return { disk: join(dir, `${name}.qcow2`), meta: join(dir, `${name}.json`) };
+}
+
+/**
+ * A Unix socket in `dir`, unless that path is too long for a socket address (108 bytes on
+ * Linux); then in a short private folder, named by a hash of the path. Not an abstract socket:
+ * Node and QEMU disagree on their address length across versions, so a file path is portable.
+ */
+export function socketPath(dir: string, file: string, kind: string): string {
+  const path = join(dir, file);
+  if (Buffer.byteLength(path) <= 100) return path;
+  return join(`/tmp/provisional-${kind}-${process.getuid?.() ?? 0}`, `${createHash('sha256').update(dir).digest('hex').slice(0, 24)}.sock`);
 }

@@ -3,7 +3,7 @@
  * it), on a qcow2 overlay in its own run folder. machine.json in that folder holds what is needed
  * to find the machine again from another process: labels, SSH port, pid, QMP socket.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -14,10 +14,11 @@ import type { Server, SshEndpoint } from '../types.js';
 import type { Accelerator } from './accelerator.js';
 import type { BootSpec } from './base-record.js';
 import { readJson, writeJsonAtomic } from './files.js';
-import { machineDir, machinesDir } from './layout.js';
+import { machineDir, machinesDir, socketPath } from './layout.js';
 import { processMatches, processesMentioning, run, tail } from './process.js';
 import { cloudInitSeed, hostnameFor, machineArgs } from './qemu-args.js';
 import { QEMU_SYSTEM, createOverlay } from './qemu.js';
+import { qmpCommand } from './qmp.js';
 import type { PortForward } from './settings.js';
 
 export interface MachineRecord {
@@ -34,6 +35,8 @@ export interface MachineRecord {
   boot: BootSpec;
   accelerator: Accelerator;
   qmp: string;
+  /** Host forwards added while it runs, for endpoints: guest port -> 127.0.0.1 port. */
+  endpointPorts?: Record<string, number>;
   pid?: number;
   stoppedAt?: string;
 }
@@ -232,19 +235,33 @@ export async function listMachines(project: string): Promise<Array<{ record: Mac
   return found.filter((m): m is NonNullable<typeof m> => !!m);
 }
 
-/**
- * The QMP socket: in the run folder, unless that path is too long for a socket address (108 bytes
- * on Linux); then in a short private folder. Not an abstract socket: Node and QEMU disagree on
- * their address length across versions ("tight" or not), so a file path is the portable choice.
- */
+/** The QMP socket: in the run folder, or a short private folder when that path is too long. */
 export function qmpAddress(dir: string): string {
-  const path = join(dir, 'qmp.sock');
-  if (Buffer.byteLength(path) <= 100) return path;
-  return join(shortSocketDir(), `${createHash('sha256').update(dir).digest('hex').slice(0, 24)}.sock`);
+  return socketPath(dir, 'qmp.sock', 'qmp');
 }
 
-function shortSocketDir(): string {
-  return `/tmp/provisional-qmp-${process.getuid?.() ?? 0}`;
+/**
+ * Where 127.0.0.1 reaches `guestPort` on a running machine: a host forward added to its QEMU
+ * (QMP, HMP's hostfwd_add), made once per port and kept in machine.json. An endpoint's HAProxy
+ * connects there.
+ */
+export async function forwardGuestPort(project: string, id: string, guestPort: number): Promise<number> {
+  const record = await readMachine(project, id);
+  if (!record || !(await isRunning(record))) throw new ProviderError({ provider: 'local', operation: 'forward a port', message: `machine ${id} does not run` });
+  const known = record.endpointPorts?.[String(guestPort)];
+  if (known) return known;
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const said = await qmpCommand(record.qmp, 'human-monitor-command', 5000, { 'command-line': `hostfwd_add net0 tcp:127.0.0.1:${port}-:${guestPort}` });
+    if (typeof said === 'string' && said.trim()) {
+      // Taken between our check and QEMU's bind: try another.
+      if (attempt < 3) continue;
+      throw new ProviderError({ provider: 'local', operation: `forward port ${guestPort} of ${record.name}`, message: said.trim() });
+    }
+    record.endpointPorts = { ...record.endpointPorts, [String(guestPort)]: port };
+    await writeMachine(record);
+    return port;
+  }
 }
 
 function freePort(): Promise<number> {

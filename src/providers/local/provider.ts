@@ -23,6 +23,7 @@ import { BaseStore } from './bases.js';
 import { machineDir } from './layout.js';
 import {
   OVERLAY,
+  forwardGuestPort,
   isRunning,
   killMachineProcess,
   launch,
@@ -35,6 +36,7 @@ import {
 import { launchBatch, launchOne } from '../kit/launch.js';
 import { readLaunchOptions } from '../kit/options.js';
 import { qmpCommand } from './qmp.js';
+import { LocalEndpoints } from './endpoints.js';
 import { qemuVersion } from './qemu.js';
 import { machineOptionsSchema, parsePortForward, type LocalSettings } from './settings.js';
 import { deleteVersion, listVersionRecords, readVersionRecord, removeHalfMadeVersions, saveVersion, toImageVersion, updateVersionRecord } from './versions.js';
@@ -43,12 +45,15 @@ import { deleteVersion, listVersionRecords, readVersionRecord, removeHalfMadeVer
 export class LocalProvider implements Provider {
   readonly name = 'local';
   private readonly bases: BaseStore;
+  /** One HAProxy per endpoint, reaching each server through a host forward added to its QEMU. */
+  readonly endpoints: LocalEndpoints;
 
   constructor(
     private readonly settings: LocalSettings,
     private readonly ctx: ProviderContext,
   ) {
     this.bases = new BaseStore(settings, ctx.events);
+    this.endpoints = new LocalEndpoints(ctx.project, async (machine, targetPort) => ({ host: '127.0.0.1', port: await forwardGuestPort(ctx.project, machine.id, targetPort) }));
   }
 
   async describe(): Promise<string> {

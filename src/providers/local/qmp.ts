@@ -4,7 +4,7 @@
  */
 import { connect } from 'node:net';
 
-export function qmpCommand(socketPath: string, command: string, timeoutMs = 5000): Promise<unknown> {
+export function qmpCommand(socketPath: string, command: string, timeoutMs = 5000, args?: Record<string, unknown>): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = connect({ path: socketPath });
     let buffer = '';
@@ -38,7 +38,7 @@ export function qmpCommand(socketPath: string, command: string, timeoutMs = 5000
           socket.write(`${JSON.stringify({ execute: 'qmp_capabilities' })}\n`);
         } else if (stage === 'capabilities' && 'return' in message) {
           stage = 'command';
-          socket.write(`${JSON.stringify({ execute: command })}\n`);
+          socket.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`);
         } else if ('error' in message) {
           const error = message['error'] as { desc?: string };
           finish(new Error(`QMP ${command}: ${error.desc ?? 'error'}`));

@@ -140,5 +140,9 @@ export const localEndpointSchema = z.strictObject({
     .regex(/^\d{1,3}(?:\.\d{1,3}){3}$/, 'an address is an IPv4 address, e.g. 127.0.0.1')
     .default('127.0.0.1')
     .describe('Where HAProxy listens (default 127.0.0.1).'),
+  protocol: z
+    .enum(['http', 'tcp'])
+    .default('http')
+    .describe('http: HAProxy balances each request and checks members with the image\'s HTTP health check; tcp: connections.'),
 });
 export type LocalEndpointSpec = z.output<typeof localEndpointSchema>;
