@@ -202,7 +202,7 @@ describe('config', () => {
     project.writeConfig(`${VALID.replace('app: { servers: 2 }', 'app: { servers: 2, endpoint: { port: 8080, target-port: 80 }, drain: 3, rollout: { batch: 1 }, health-check: { http: { port: 80 } } }')}`);
     const config = await loadConfig({ cwd: project.dir, env: {} });
     const app = config.deployments.staging!.app!;
-    assert.deepEqual(app.endpoint, { port: 8080, 'target-port': 80, address: '127.0.0.1' });
+    assert.deepEqual(app.endpoint, { port: 8080, 'target-port': 80, address: '127.0.0.1', protocol: 'http' });
     assert.deepEqual(app['health-check'], { http: { port: 80, path: '/', status: 200 }, timeout: 120, passes: 2 });
     assert.equal(app.drain, 3);
     assert.deepEqual(app.rollout, { batch: 1 });
