@@ -36,6 +36,9 @@ providerContract(
         assert.deepEqual(groups.filter((g) => g.GroupName?.startsWith('provisional-build-')).map((g) => g.GroupName), [], 'no build security group left');
         const snapshots = (await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'] }))).Snapshots ?? [];
         assert.deepEqual(snapshots.map((s) => s.SnapshotId), [], 'no EBS snapshot left');
+        const { DescribeAddressesCommand } = await import('@aws-sdk/client-ec2');
+        const addresses = (await ec2.send(new DescribeAddressesCommand({}))).Addresses ?? [];
+        assert.deepEqual(addresses.map((a) => a.PublicIp), [], 'no Elastic IP left');
         ec2.destroy();
         await emulator!.close();
       },
@@ -47,6 +50,32 @@ providerContract(
     sshTimeoutMs: 60_000,
     prepareTimeoutMs: 10 * 60_000,
     sizes: [{ size: 't3.micro' }, { size: 't3.small' }],
+    endpoints: {
+      webPort: 8080,
+      kinds: [
+        // The target group is the user's: prepare makes it, behind a load balancer's listener, as a user would.
+        { kind: 'target-group', single: false, userOwned: true, spec: { 'target-group': 'made by prepare' } },
+        { kind: 'elastic-ip', single: true, spec: { 'elastic-ip': true } },
+      ],
+      prepare: async (kind) => {
+        if (kind.kind !== 'target-group') return kind;
+        const elb = await import('@aws-sdk/client-elastic-load-balancing-v2');
+        const { EC2Client, DescribeVpcsCommand } = await import('@aws-sdk/client-ec2');
+        const ec2 = new EC2Client({ region: 'us-east-1', endpoint: emulator!.url });
+        const client = new elb.ElasticLoadBalancingV2Client({ region: 'us-east-1', endpoint: emulator!.url });
+        try {
+          const vpcId = (await ec2.send(new DescribeVpcsCommand({}))).Vpcs![0]!.VpcId!;
+          const group = (await client.send(new elb.CreateTargetGroupCommand({ Name: 'contract-web', Protocol: 'HTTP', Port: 8080, VpcId: vpcId, HealthCheckPath: '/', HealthCheckIntervalSeconds: 5, HealthyThresholdCount: 2, UnhealthyThresholdCount: 2 }))).TargetGroups![0]!;
+          await client.send(new elb.ModifyTargetGroupAttributesCommand({ TargetGroupArn: group.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '3' }] }));
+          const lb = (await client.send(new elb.CreateLoadBalancerCommand({ Name: 'contract-lb', Type: 'application' }))).LoadBalancers![0]!;
+          await client.send(new elb.CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'HTTP', Port: 8090, DefaultActions: [{ Type: 'forward', TargetGroupArn: group.TargetGroupArn }] }));
+          return { ...kind, spec: { 'target-group': group.TargetGroupArn } };
+        } finally {
+          client.destroy();
+          ec2.destroy();
+        }
+      },
+    },
     // The instance type EC2 (the emulator) records for the instance.
     assertSize: async (machine, options) => {
       const { EC2Client, DescribeInstancesCommand } = await import('@aws-sdk/client-ec2');

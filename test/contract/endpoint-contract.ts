@@ -18,6 +18,8 @@ export interface EndpointKindCase {
   single: boolean;
   /** Kind the status reports. */
   kind: string;
+  /** The endpoint is the user's (an ELBv2 target group): remove only takes our servers out of it. */
+  userOwned?: boolean;
   /** The image's HTTP health check, as deploy passes it to ensure. */
   health?: HttpHealthCheck;
 }
@@ -171,7 +173,9 @@ export function endpointContract(ctx: EndpointContractContext, opts: EndpointCon
         const status = (await p().status(ref, kind.spec, signal))!;
         await p().remove(ref, kind.spec, signal);
         await p().remove(ref, kind.spec, signal);
-        assert.equal(await p().status(ref, kind.spec, signal), undefined);
+        // A user's load balancer stays; our servers leave it (still draining at most).
+        if (kind.userOwned) assert.deepEqual((await p().status(ref, kind.spec, signal))?.members.filter((m) => m.state !== 'draining'), [], 'none of our servers takes connections');
+        else assert.equal(await p().status(ref, kind.spec, signal), undefined);
         assert.deepEqual((await p().list(ctx.project, signal)).filter((e) => e.environment === environment), []);
         const after = await whoAnswers(address.host, address.port, 2000);
         assert.ok('error' in after || after.status !== 200, `nothing answers on the removed endpoint (got ${JSON.stringify(after)})`);

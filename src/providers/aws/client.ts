@@ -40,25 +40,8 @@ export class Ec2 {
   }
 
   /** Every SDK call goes through here: one error shape, with EC2's code, message and request id. */
-  async call<T>(operation: string, fn: (sdk: EC2Client, signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
-    try {
-      return await fn(this.sdk, signal);
-    } catch (err) {
-      if (signal.aborted) throw new CancelledError();
-      const e = err as Error & { name: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
-      const authFailure = /AuthFailure|UnauthorizedOperation|InvalidClientTokenId|SignatureDoesNotMatch/.test(e.name);
-      throw new ProviderError({
-        provider: 'aws',
-        operation,
-        message: e.message,
-        code: e.name,
-        status: e.$metadata?.httpStatusCode,
-        requestId: e.$metadata?.requestId,
-        exitCode: authFailure ? EXIT.usage : EXIT.failed,
-        hint: authFailure ? 'the AWS credentials were rejected: check AWS_ACCESS_KEY_ID / AWS_PROFILE' : undefined,
-        cause: err,
-      });
-    }
+  call<T>(operation: string, fn: (sdk: EC2Client, signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
+    return awsCall(operation, (s) => fn(this.sdk, s), signal);
   }
 
   async describeImages(input: { Owners?: string[]; ImageIds?: string[]; Filters?: Filter[] }, operation: string, signal: AbortSignal): Promise<Image[]> {
@@ -85,6 +68,28 @@ export class Ec2 {
 
   close(): void {
     this.sdk.destroy();
+  }
+}
+
+/** One AWS SDK call (EC2's or ELBv2's) as a ProviderError with the service's code, message and request id. */
+export async function awsCall<T>(operation: string, fn: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T> {
+  try {
+    return await fn(signal);
+  } catch (err) {
+    if (signal.aborted) throw new CancelledError();
+    const e = err as Error & { name: string; $metadata?: { httpStatusCode?: number; requestId?: string } };
+    const authFailure = /AuthFailure|UnauthorizedOperation|InvalidClientTokenId|SignatureDoesNotMatch/.test(e.name);
+    throw new ProviderError({
+      provider: 'aws',
+      operation,
+      message: e.message,
+      code: e.name,
+      status: e.$metadata?.httpStatusCode,
+      requestId: e.$metadata?.requestId,
+      exitCode: authFailure ? EXIT.usage : EXIT.failed,
+      hint: authFailure ? 'the AWS credentials were rejected: check AWS_ACCESS_KEY_ID / AWS_PROFILE' : undefined,
+      cause: err,
+    });
   }
 }
 

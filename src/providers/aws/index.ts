@@ -3,6 +3,7 @@
  * snapshots). The AWS SDK loads in create(), never for `validate`.
  */
 import type { ProviderDefinition } from '../types.js';
+import { awsEndpointSchema, describeAwsEndpoint } from './endpoint-spec.js';
 import { awsLaunchOptionsSchema, awsSettingsSchema, checkBaseRef, type AwsSettings } from './settings.js';
 
 const aws: ProviderDefinition<AwsSettings> = {
@@ -11,6 +12,8 @@ const aws: ProviderDefinition<AwsSettings> = {
   sampleBaseRef: '136693071363/debian-12-amd64-*',
   settingsSchema: awsSettingsSchema,
   launchOptionsSchema: awsLaunchOptionsSchema,
+  endpointSchema: awsEndpointSchema,
+  describeEndpoint: describeAwsEndpoint,
   checkBaseRef: (ref) => checkBaseRef(ref),
   checkImageName: () => undefined,
   secrets: () => [process.env.AWS_SECRET_ACCESS_KEY, process.env.AWS_SESSION_TOKEN].filter((s): s is string => !!s),

@@ -33,7 +33,8 @@ import {
 } from '../types.js';
 import { Access, type TemporaryAccess } from './access.js';
 import { Amis } from './amis.js';
-import { Ec2, isNotFound, tagMap, toTags } from './client.js';
+import { Ec2, isNotFound, tagMap, toTags, type Ec2Target } from './client.js';
+import { AwsEndpoints } from './endpoints.js';
 import { awsLaunchOptionsSchema, type AwsSettings } from './settings.js';
 
 const handles = machineHandles<TemporaryAccess>();
@@ -47,21 +48,26 @@ export class AwsProvider implements Provider {
   readonly name = 'aws';
   private readonly access: Access;
   private readonly amis: Amis;
+  readonly endpoints: AwsEndpoints;
 
   private constructor(
     private readonly settings: AwsSettings,
     private readonly ctx: ProviderContext,
     private readonly ec2: Ec2,
+    elbv2: Ec2Target,
   ) {
     this.access = new Access(ec2, settings, ctx.project);
     this.amis = new Amis(ec2, ctx.project);
+    this.endpoints = new AwsEndpoints(ec2, elbv2, (filter, signal) => this.listServers(filter, signal));
   }
 
   static async create(settings: AwsSettings, ctx: ProviderContext): Promise<AwsProvider> {
     const region = settings.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
     if (!region) throw new UsageError('no AWS region: set region: in the provider block of config.yml, or AWS_REGION');
     const endpoint = settings.endpoint ?? process.env.AWS_ENDPOINT_URL_EC2 ?? process.env.AWS_ENDPOINT_URL;
-    return new AwsProvider(settings, ctx, await Ec2.open({ region, endpoint, profile: settings.profile }));
+    // ELBv2 follows an overridden EC2 endpoint (an emulator or local stack serves both) unless told otherwise.
+    const elbv2 = settings['elbv2-endpoint'] ?? process.env.AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2 ?? endpoint;
+    return new AwsProvider(settings, ctx, await Ec2.open({ region, endpoint, profile: settings.profile }), { region, endpoint: elbv2, profile: settings.profile });
   }
 
   async describe(): Promise<string> {
@@ -296,6 +302,7 @@ export class AwsProvider implements Provider {
 
   async close(): Promise<void> {
     this.ec2.close();
+    this.endpoints.close();
   }
 }
 

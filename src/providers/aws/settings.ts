@@ -10,6 +10,7 @@ export const awsSettingsSchema = z.strictObject({
     .describe('Region for builders, images and servers (default: AWS_REGION or AWS_DEFAULT_REGION).'),
   profile: z.string().optional().describe('A profile of ~/.aws/config (default: AWS_PROFILE, then the default chain).'),
   endpoint: z.url().optional().describe('EC2 endpoint URL override (tests point it at the emulator; also AWS_ENDPOINT_URL_EC2).'),
+  'elbv2-endpoint': z.url().optional().describe('Elastic Load Balancing v2 endpoint URL override (default: AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2, else the EC2 endpoint override).'),
   'instance-type': z.string().default('t3.micro').describe('Instance type for builders and servers (images and deployments may override with size:).'),
   'ssh-user': z.string().default('admin').describe('SSH user of the base image (admin on Debian AMIs); scripts still run as root, through sudo.'),
   'ssh-address': z.enum(['public', 'private']).default('public').describe('Which address of an instance to reach over SSH.'),
