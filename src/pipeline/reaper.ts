@@ -5,10 +5,12 @@
  *   - a builder whose run no live process owns is a leftover;
  *   - a server a deploy was creating when it died (named in that run's journal) is a leftover;
  *   - each such run's temporary keys, security groups and half-made snapshots (the journal names
- *     the versions whose snapshot step never finished) are leftovers.
+ *     the versions whose snapshot step never finished) are leftovers;
+ *   - an endpoint member whose server is gone or is a leftover is detached; an endpoint that such a
+ *     run created (its journal names it) and that has no member left is removed.
  */
 import { activeRunIds, forgetRun, unfinishedRuns, type JournalRecord } from '../core/journal.js';
-import { LABELS, type Provider, type Server } from '../providers/types.js';
+import { LABELS, type EndpointRef, type Provider, type Server } from '../providers/types.js';
 
 export interface Leftovers {
   /** Machines to destroy, each with why it is a leftover. */
@@ -19,6 +21,9 @@ export interface Leftovers {
   resources: string[];
   /** The unfinished runs' journals, forgotten once their leftovers are gone. */
   runs: JournalRecord[];
+  /** Endpoint members to detach (their servers are gone or leftovers), and endpoints to remove. */
+  members: { ref: EndpointRef; machine: { id: string; name: string }; why: string }[];
+  endpoints: { ref: EndpointRef; address: string; why: string }[];
 }
 
 export async function findLeftovers(provider: Provider, project: string, signal: AbortSignal): Promise<Leftovers> {
@@ -38,17 +43,47 @@ export async function findLeftovers(provider: Provider, project: string, signal:
   const runIds = [...new Set([...runs.map((r) => r.runId), ...[...doomed.values()].map((d) => d.server.labels[LABELS.run]).filter((r): r is string => !!r)])];
   const resources: string[] = [];
   for (const runId of runIds) resources.push(...((await provider.removeRunResources?.(runId, { dryRun: true, signal, snapshots: snapshotsOf(runs, runId) })) ?? []));
-  return { machines: [...doomed.values()], runIds, resources, runs };
+  const { members, endpoints } = await endpointLeftovers(provider, project, servers, doomed, runs, signal);
+  return { machines: [...doomed.values()], runIds, resources, runs, members, endpoints };
+}
+
+async function endpointLeftovers(provider: Provider, project: string, servers: Server[], doomed: Map<string, unknown>, runs: JournalRecord[], signal: AbortSignal) {
+  const members: Leftovers['members'] = [];
+  const endpoints: Leftovers['endpoints'] = [];
+  if (!provider.endpoints) return { members, endpoints };
+  const live = new Set(servers.filter((s) => !doomed.has(s.id)).map((s) => s.id));
+  for (const e of await provider.endpoints.list(project, signal)) {
+    const ref = { project: e.project, environment: e.environment, image: e.image };
+    const gone = e.members.filter((m) => !live.has(m.machineId));
+    for (const m of gone) members.push({ ref, machine: { id: m.machineId, name: m.name ?? m.machineId }, why: `its server is ${doomed.has(m.machineId) ? 'a leftover' : 'gone'}` });
+    const creator = runs.find((r) => r.entries.some((x) => x.kind === 'endpoint' && x.name === `${e.environment}/${e.image}`));
+    if (creator && gone.length === e.members.length) endpoints.push({ ref, address: e.address, why: `created by \`provisional ${creator.command}\`, which did not finish` });
+  }
+  return { members, endpoints };
 }
 
 /** Everything a leftover list names, described one per line. */
 export function describeLeftovers(found: Leftovers): string[] {
-  return [...found.machines.map((d) => `${d.server.name} (${d.why})`), ...found.resources];
+  return [
+    ...found.members.map((m) => `${m.machine.name} in the endpoint of ${m.ref.image} in ${m.ref.environment} (${m.why})`),
+    ...found.endpoints.map((e) => `the endpoint of ${e.ref.image} in ${e.ref.environment} at ${e.address} (${e.why})`),
+    ...found.machines.map((d) => `${d.server.name} (${d.why})`),
+    ...found.resources,
+  ];
 }
 
 /** Remove the leftovers, then forget their runs. Returns what was removed; `onRemoved` hears each machine. */
 export async function removeLeftovers(provider: Provider, project: string, found: Leftovers, signal: AbortSignal, onRemoved?: (name: string) => void): Promise<string[]> {
   const removed: string[] = [];
+  // Out of the endpoints first: no client is sent to a server about to go.
+  for (const m of found.members) {
+    await provider.endpoints!.detach(m.ref, undefined, [m.machine], 0, signal);
+    removed.push(`${m.machine.name} (endpoint member)`);
+  }
+  for (const e of found.endpoints) {
+    await provider.endpoints!.remove(e.ref, undefined, signal);
+    removed.push(`endpoint ${e.ref.environment}/${e.ref.image}`);
+  }
   for (const { server } of found.machines) {
     await provider.destroyMachine(server, signal);
     removed.push(server.name);
