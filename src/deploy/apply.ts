@@ -170,7 +170,7 @@ async function replaceBatch(batch: PlannedServer[], leaving: Server[], ctx: Batc
     }
   } catch (err) {
     if (cleanup.size) {
-      opts.events.emit({ type: 'warn', message: 'the deploy failed: removing the new servers; the old ones keep serving' });
+      opts.events.emit({ type: 'warn', message: 'the deploy failed: removing the new servers; the old ones keep running' });
       const { failed } = await cleanup.unwind(opts.events);
       if (failed.length) throw err; // the journal keeps naming them, for `cleanup`
     }

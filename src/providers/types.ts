@@ -277,6 +277,11 @@ export interface ProviderDefinition<S = unknown> {
   description: string;
   /** The base `provisional init` writes into the sample config. */
   sampleBaseRef: string;
+  /**
+   * The endpoint `provisional init` gives the sample staging app, as a YAML flow mapping
+   * (local: `{ port: 8080, target-port: 80 }`); none when undefined.
+   */
+  sampleEndpoint?: string;
   /** Schema of the `provider:` block's settings (the keys beside `name`). */
   settingsSchema: z.ZodType<S>;
   /** Which LaunchOptions this provider takes (see kit/options.ts); unknown keys are refused. */
