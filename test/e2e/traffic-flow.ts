@@ -1,0 +1,152 @@
+/**
+ * Traffic end to end with the real CLI, the same flow on every provider with endpoints: the first
+ * deploy creates the endpoint, which answers from v1; under a constant load of 5 requests/s
+ * (loopback, bounded) a warm deploy moves it to v2 and a rollback back to v1 with 0 failed
+ * requests, each answer naming the version written into the server's image; `destroy` removes it.
+ *
+ * The app is a shell script behind systemd socket activation (nothing to install): it answers
+ * with /etc/app-edition (from the image's build script) and the hostname. It listens on the address
+ * the server is reached at (SSH_CONNECTION's), as the emulators' machines share the host's network.
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCli, type CliResult } from '../helpers/cli.js';
+import type { TempProject } from '../helpers/project.js';
+import { startLoad, summary, switchTime, type LoadResult } from '../helpers/load.js';
+
+export const WEB_PORT = 8080;
+
+const APP = `#!/bin/bash
+while IFS= read -r line; do line=\${line%$'\\r'}; [ -z "$line" ] && break; done
+body="$(cat /etc/app-edition) $(cat /etc/hostname)"
+printf 'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n%s\\n' $(( \${#body} + 1 )) "$body"
+`;
+
+/** The image: the app and its health check; the edition says which version answers. */
+const buildScript = (edition: string) => `#!/bin/sh
+set -eu
+echo ${edition} > /etc/app-edition
+cat > /usr/local/bin/app <<'EOF'
+${APP}EOF
+cat > /usr/local/bin/app-up <<'EOF'
+#!/bin/bash
+exec 3<>/dev/tcp/$(cat /etc/app-address)/${WEB_PORT} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && head -1 <&3 | grep -q ' 200 '
+EOF
+chmod +x /usr/local/bin/app /usr/local/bin/app-up
+`;
+
+/** Started by the deploy, on the server's own address. */
+const DEPLOY_SCRIPT = `#!/bin/sh
+set -eu
+set -- $SSH_CONNECTION
+echo "$3" > /etc/app-address
+systemd-run --collect --unit=app-web systemd-socket-activate -l "$3:${WEB_PORT}" --inetd -a /usr/local/bin/app
+`;
+
+export interface TrafficTarget {
+  project: () => TempProject;
+  env: () => NodeJS.ProcessEnv;
+  /** The `provider:` block's lines, indented under `provider:`. */
+  providerYaml: () => string;
+  baseImage: string;
+  /** The `endpoint:` value (flow YAML) and the servers behind it. */
+  endpointYaml: () => string;
+  servers: number;
+  /** Where the endpoint's address says to send requests (an address without a port: WEB_PORT). */
+  target?: (address: string) => { host: string; port: number };
+  /** Asserts nothing of the endpoint is left at the provider after `destroy`. */
+  assertGone: () => Promise<void>;
+}
+
+function configYaml(t: TrafficTarget): string {
+  return `project: traffic
+provider:
+${t.providerYaml()}
+images:
+  app:
+    base-image: ${JSON.stringify(t.baseImage)}
+deployments:
+  staging:
+    app:
+      servers: ${t.servers}
+      health-check: { command: /usr/local/bin/app-up, timeout: 60 }
+      drain: 2
+      endpoint: ${t.endpointYaml()}
+`;
+}
+
+const defaultTarget = (address: string) => {
+  const m = /^(.*):(\d+)$/.exec(address);
+  return m ? { host: m[1]!, port: Number(m[2]) } : { host: address, port: WEB_PORT };
+};
+
+export function trafficFlow(t: TrafficTarget): void {
+  const cli = (...args: string[]) => runCli(args, { cwd: t.project().dir, env: t.env() });
+  const ok = async (...args: string[]): Promise<CliResult> => {
+    const r = await cli(...args);
+    assert.equal(r.code, 0, `provisional ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+    return r;
+  };
+  let address = { host: '', port: 0 };
+  const editions = async (n: number) => {
+    const load = startLoad({ ...address, perSecond: 20, maxRequests: n });
+    return (await load.finished()).answers.map((a) => a.body.split(' ')[0]);
+  };
+  /** Runs `args` under a 5 requests/s load; returns the load's result. */
+  const underLoad = async (args: string[]): Promise<LoadResult> => {
+    const load = startLoad({ ...address, perSecond: 5, maxRequests: 1500, maxMs: 5 * 60_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    try {
+      await ok(...args);
+    } finally {
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    return load.stop();
+  };
+
+  it('the first deploy creates the endpoint; it answers from v1 on every server', async () => {
+    const p = t.project();
+    p.writeConfig(configYaml(t));
+    p.write('config/provisional/app/scripts/10-app.sh', buildScript('v1'), 0o755);
+    p.write('config/provisional/app/deploy/10-serve.sh', DEPLOY_SCRIPT, 0o755);
+    await ok('image', 'update');
+    // --json prints one JSON document a line: the result is the `deployed` one.
+    const lines = (await ok('deploy', 'staging', '--json')).stdout.split('\n').filter((l) => l.startsWith('{'));
+    const deployed = lines.map((l) => JSON.parse(l) as { type?: string; endpoints: Record<string, { address: string; members: { name: string }[] }> }).find((d) => d.type === 'deployed')!;
+    const endpoint = deployed.endpoints.app!;
+    assert.ok(endpoint.address, 'the endpoint has an address');
+    assert.equal(endpoint.members.length, t.servers, 'every server is a member');
+    address = (t.target ?? defaultTarget)(endpoint.address);
+    const load = startLoad({ ...address, perSecond: 20, maxRequests: 10 });
+    const bodies = (await load.finished()).answers.map((a) => a.body);
+    assert.equal(bodies.length, 10);
+    assert.deepEqual(new Set(bodies.map((b) => b.split(' ')[0])), new Set(['v1']));
+    assert.equal(new Set(bodies.map((b) => b.split(' ')[1])).size, t.servers, `every server answers: ${bodies.join(', ')}`);
+  });
+
+  it('a warm deploy to v2 under load: 0 failed requests, then only v2 answers', { timeout: 10 * 60_000 }, async () => {
+    t.project().write('config/provisional/app/scripts/10-app.sh', buildScript('v2'), 0o755);
+    await ok('image', 'update');
+    const result = await underLoad(['deploy', 'staging']);
+    const seen = summary(result.answers, (a) => a.body.split(' ')[0]!);
+    assert.equal(result.failures, 0, `failed requests during the deploy: ${seen.join(', ')}`);
+    assert.ok(switchTime(result.answers, 'v1', 'v2') !== undefined, `the endpoint moved to v2: ${seen.join(', ')}`);
+    assert.deepEqual(new Set(await editions(10)), new Set(['v2']));
+  });
+
+  it('a rollback under load: 0 failed requests, then only v1 answers', { timeout: 10 * 60_000 }, async () => {
+    const result = await underLoad(['rollback', 'staging']);
+    const seen = summary(result.answers, (a) => a.body.split(' ')[0]!);
+    assert.equal(result.failures, 0, `failed requests during the rollback: ${seen.join(', ')}`);
+    assert.deepEqual(new Set(await editions(10)), new Set(['v1']));
+  });
+
+  it('server list shows the endpoint; destroy removes it and the servers', async () => {
+    const listed = JSON.parse((await ok('server', 'list', 'staging', '--json')).stdout) as { endpoints: { image: string; members: unknown[] }[] };
+    assert.deepEqual(listed.endpoints.map((e) => [e.image, e.members.length]), [['app', t.servers]]);
+    await ok('destroy', 'staging', '--yes');
+    const after = JSON.parse((await ok('server', 'list', 'staging', '--json')).stdout) as { servers: unknown[]; endpoints: unknown[] };
+    assert.deepEqual(after, { servers: [], endpoints: [] });
+    await t.assertGone();
+  });
+}
