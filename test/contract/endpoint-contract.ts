@@ -136,6 +136,7 @@ export function endpointContract(ctx: EndpointContractContext, opts: EndpointCon
           assert.ok(Date.now() - started >= Math.min(drainMs, 1000), 'detach waited for the drain');
           assert.deepEqual((await p().status(ref, kind.spec, signal))!.members.map((m) => m.machineId), [c!.machine.id]);
           await p().detach(ref, kind.spec, [a!.machine], drainMs, signal); // not a member: ignored
+          await p().detach(ref, undefined, [a!.machine], 0, signal); // nor without a spec (cleanup's call)
         });
       } else {
         it('attach refuses a batch (one server per address); attach another moves the address; a request held on the first finishes', async () => {
@@ -149,11 +150,11 @@ export function endpointContract(ctx: EndpointContractContext, opts: EndpointCon
           assert.deepEqual(new Set(await ask(3)), new Set([b!.machine.name]));
         });
 
-        it('detach the holder: the address moves to a remaining server, never to nothing', async () => {
+        it('detach the holder (without a spec, as cleanup does): the address moves to a remaining server, never to nothing', async () => {
           const [a, b, c] = servers;
           await ctx.provider().destroyMachine(a!.machine, signal);
           ctx.untrack(a!.machine);
-          await p().detach(ref, kind.spec, [b!.machine], drainMs, signal);
+          await p().detach(ref, undefined, [b!.machine], 0, signal);
           assert.deepEqual(new Set(await ask(6)), new Set([c!.machine.name]));
           assert.deepEqual((await p().status(ref, kind.spec, signal))!.members.map((m) => m.machineId), [c!.machine.id]);
         });
@@ -169,10 +170,11 @@ export function endpointContract(ctx: EndpointContractContext, opts: EndpointCon
         assert.deepEqual(status.members.map((m) => m.state), ['healthy']);
       });
 
-      it('remove takes the endpoint away (twice is fine); nothing answers on its address', async () => {
+      it('remove takes the endpoint away (twice, and without a spec as cleanup does, is fine); nothing answers on its address', async () => {
         const status = (await p().status(ref, kind.spec, signal))!;
+        await p().remove(ref, undefined, signal);
         await p().remove(ref, kind.spec, signal);
-        await p().remove(ref, kind.spec, signal);
+        await p().remove(ref, undefined, signal);
         // A user's load balancer stays; our servers leave it (still draining at most).
         if (kind.userOwned) assert.deepEqual((await p().status(ref, kind.spec, signal))?.members.filter((m) => m.state !== 'draining'), [], 'none of our servers takes connections');
         else assert.equal(await p().status(ref, kind.spec, signal), undefined);

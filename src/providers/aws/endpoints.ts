@@ -31,6 +31,18 @@ export class AwsEndpoints implements Endpoints {
     return 'target-group' in parsed ? parsed['target-group'] : undefined;
   }
 
+  /**
+   * Without a spec (cleanup, destroy of an endpoint no longer configured): the target groups that
+   * have the machines (or the ref's servers) as targets.
+   */
+  private async groupsWith(ids: string[], signal: AbortSignal): Promise<string[]> {
+    const found: string[] = [];
+    for (const arn of await this.groups.arns(signal)) {
+      if ((await this.groups.view(arn, signal)).targets.some((t) => ids.includes(t.id))) found.push(arn);
+    }
+    return found;
+  }
+
   private servers(ref: EndpointRef, signal: AbortSignal): Promise<Server[]> {
     const labels = refLabels(ref);
     return this.listServers({ project: labels[LABELS.project], environment: labels[LABELS.environment], image: labels[LABELS.image] }, signal);
@@ -58,14 +70,19 @@ export class AwsEndpoints implements Endpoints {
   }
 
   async detach(ref: EndpointRef, spec: unknown, machines: Pick<Machine, 'id' | 'name'>[], drainMs: number, signal: AbortSignal): Promise<void> {
+    if (spec === undefined) {
+      for (const arn of await this.groupsWith(machines.map((m) => m.id), signal)) await this.groups.deregister(arn, machines, drainMs > 0, signal);
+      return this.ips.detach(ref, machines, await this.servers(ref, signal), drainMs, signal);
+    }
     const arn = this.groupOf(spec);
-    // ELBv2 drains for the group's deregistration delay (its own setting), reported as `draining`.
-    if (arn) return this.groups.deregister(arn, machines, true, signal);
+    // ELBv2 drains for the group's deregistration delay (its own setting), reported as `draining`;
+    // no drain asked (a dead server leaving): not waited.
+    if (arn) return this.groups.deregister(arn, machines, drainMs > 0, signal);
     return this.ips.detach(ref, machines, await this.servers(ref, signal), drainMs, signal);
   }
 
   async status(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<EndpointStatus | undefined> {
-    const arn = this.groupOf(spec);
+    const arn = spec === undefined ? undefined : this.groupOf(spec);
     if (arn) return this.groupStatus(await this.groups.view(arn, signal), await this.servers(ref, signal));
     const address = await this.ips.find(ref, signal);
     return address && this.ips.status(address);
@@ -73,9 +90,10 @@ export class AwsEndpoints implements Endpoints {
 
   /** An Elastic IP is released; a target group (the user's) only loses our instances. */
   async remove(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<void> {
-    const arn = this.groupOf(spec);
-    if (arn) return this.groups.deregister(arn, await this.servers(ref, signal), false, signal);
-    return this.ips.remove(ref, signal);
+    const servers = await this.servers(ref, signal);
+    const arns = spec === undefined ? await this.groupsWith(servers.map((s) => s.id), signal) : [this.groupOf(spec)].filter((a): a is string => !!a);
+    for (const arn of arns) await this.groups.deregister(arn, servers, false, signal);
+    if (spec === undefined || arns.length === 0) await this.ips.remove(ref, signal);
   }
 
   /** The project's Elastic IPs by their tags, and every target group with instances of the project. */

@@ -38,6 +38,13 @@ export class DigitalOceanEndpoints implements Endpoints {
     return readSpec(digitalOceanEndpointSchema, spec, 'digitalocean');
   }
 
+  /** Without a spec (cleanup, destroy of an endpoint no longer configured): whichever kind the ref has. */
+  private async kindOf(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<'load-balancer' | 'reserved-ip' | undefined> {
+    if (spec !== undefined) return lbSpec(this.spec(spec)) ? 'load-balancer' : 'reserved-ip';
+    if (await this.lbs.find(ref, signal)) return 'load-balancer';
+    return (await this.ips.find(ref, signal)) ? 'reserved-ip' : undefined;
+  }
+
   private servers(ref: EndpointRef, signal: AbortSignal): Promise<Server[]> {
     const labels = refLabels(ref);
     return this.listServers({ project: labels[LABELS.project], environment: labels[LABELS.environment], image: labels[LABELS.image] }, signal);
@@ -63,13 +70,14 @@ export class DigitalOceanEndpoints implements Endpoints {
   }
 
   async detach(ref: EndpointRef, spec: unknown, machines: Pick<Machine, 'id' | 'name'>[], drainMs: number, signal: AbortSignal): Promise<void> {
-    if (!lbSpec(this.spec(spec))) return this.ips.detach(ref, machines, await this.servers(ref, signal), drainMs, signal);
+    const kind = await this.kindOf(ref, spec, signal);
+    if (kind === 'reserved-ip') return this.ips.detach(ref, machines, await this.servers(ref, signal), drainMs, signal);
     const found = await this.lbs.find(ref, signal);
     if (found) await this.lbs.detach(found, machines, drainMs, signal);
   }
 
   async status(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<EndpointStatus | undefined> {
-    if (!lbSpec(this.spec(spec))) {
+    if ((await this.kindOf(ref, spec, signal)) === 'reserved-ip') {
       const ip = await this.ips.find(ref, signal);
       return ip && this.ips.status(ip);
     }
@@ -78,7 +86,8 @@ export class DigitalOceanEndpoints implements Endpoints {
   }
 
   async remove(ref: EndpointRef, spec: unknown, signal: AbortSignal): Promise<void> {
-    if (!lbSpec(this.spec(spec))) return this.ips.remove(ref, signal);
+    const kind = await this.kindOf(ref, spec, signal);
+    if (kind === 'reserved-ip') return this.ips.remove(ref, signal);
     const found = await this.lbs.find(ref, signal);
     if (found) await this.lbs.remove(found, signal);
   }
