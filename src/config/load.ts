@@ -41,7 +41,7 @@ export interface ProjectConfig {
 }
 
 export function imageDirs(config: Pick<ProjectConfig, 'configDir'>, image: string): ImageDirs {
-  return { scriptsDir: join(config.configDir, image, 'scripts'), filesDir: join(config.configDir, image, 'files') };
+  return { scriptsDir: join(config.configDir, image, 'scripts'), filesDir: join(config.configDir, image, 'files'), testsDir: join(config.configDir, image, 'tests') };
 }
 
 /** The config file: --config, or config/provisional/config.yml here or in a parent directory. */
@@ -208,11 +208,12 @@ function checkImages(
 
 /**
  * Scripts must be executable regular files: build scripts (scripts/) run in lexical order on the
- * builder, deploy scripts (deploy/) on every new server.
+ * builder, image tests (tests/) on a server booted from the new version, deploy scripts (deploy/)
+ * on every new server.
  */
 async function checkImageFolders(configDir: string, images: string[], cwd: string): Promise<ConfigProblem[]> {
   const problems: ConfigProblem[] = [];
-  for (const folder of images.flatMap((image) => [join(image, 'scripts'), join(image, 'deploy')])) {
+  for (const folder of images.flatMap((image) => [join(image, 'scripts'), join(image, 'tests'), join(image, 'deploy')])) {
     const scriptsDir = join(configDir, folder);
     const kind = basename(folder);
     let entries: string[];
@@ -228,7 +229,7 @@ async function checkImageFolders(configDir: string, images: string[], cwd: strin
       const shown = relative(cwd, path) || path;
       const st = await stat(path).catch(() => undefined);
       if (!st) problems.push({ file: shown, path: '', message: 'is a broken symbolic link; remove it or point it at a script' });
-      else if (!st.isFile()) problems.push({ file: shown, path: '', message: `is not a file; ${kind}/ holds only scripts${kind === 'scripts' ? ' (put other files in files/)' : ''}` });
+      else if (!st.isFile()) problems.push({ file: shown, path: '', message: `is not a file; ${kind}/ holds only ${kind === 'tests' ? 'tests' : 'scripts'}${kind === 'deploy' ? '' : ' (put other files in files/)'}` });
       else if ((st.mode & 0o100) === 0) problems.push({ file: shown, path: '', message: `is not executable; run: chmod +x ${shown}` });
     }
   }

@@ -15,6 +15,9 @@ export const ENV_NAME = /^[a-z][a-z0-9-]*$/;
 export const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const variableNameSchema = z.string().regex(VARIABLE_NAME, 'a variable name is letters, digits and underscores, not starting with a digit');
 
+/** Seconds an image test may run when `test-timeout:` is not set. */
+export const DEFAULT_TEST_TIMEOUT_S = 600;
+
 export const imageNameSchema = z
   .string()
   .max(IMAGE_NAME_MAX, `an image name is at most ${IMAGE_NAME_MAX} characters`)
@@ -34,6 +37,13 @@ export const imageSchema = z
       .default(3600)
       .describe('Seconds a whole build may take before it is stopped and cleaned up.'),
     'script-timeout': z.number().int().positive().default(1800).describe('Seconds one script may run.'),
+    'test-timeout': z
+      .number()
+      .int()
+      .positive()
+      // No default here: a default would enter every image's input hash and rebuild them all.
+      .optional()
+      .describe(`Seconds one image test (config/provisional/<name>/tests/*, run on a server booted from the new version) may run (default ${DEFAULT_TEST_TIMEOUT_S}).`),
     size: z.string().optional().describe('Builder size for cloud providers (a droplet size slug, an instance type).'),
     regions: z.array(z.string()).optional().describe('Cloud providers: regions the image is copied to after the build.'),
     env: z
@@ -41,7 +51,7 @@ export const imageSchema = z
       .optional()
       .describe('Environment variables for the scripts.'),
   })
-  .describe('An image: a base, and scripts in config/provisional/<name>/scripts run on a builder.');
+  .describe('An image: a base, scripts in config/provisional/<name>/scripts run on a builder, and tests in tests/ that a new version must pass.');
 
 const portSchema = z
   .string()

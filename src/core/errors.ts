@@ -94,9 +94,10 @@ export class ScriptError extends UserFacingError {
   readonly script: string;
   readonly exitStatus: number | null;
   readonly lastLines: string[];
-  constructor(script: string, exitStatus: number | null, signal: string | undefined, lastLines: string[]) {
+  /** `what` names the kind of script: a build `script`, an `image test`. */
+  constructor(script: string, exitStatus: number | null, signal: string | undefined, lastLines: string[], what = 'script') {
     const how = exitStatus !== null ? `exited with status ${exitStatus}` : `was killed by signal ${signal ?? 'unknown'}`;
-    super(`script ${script} ${how}`, {
+    super(`${what} ${script} ${how}`, {
       hint: lastLines.length ? `last lines of its output:\n${lastLines.map((l) => `  | ${l}`).join('\n')}` : undefined,
     });
     this.script = script;

@@ -12,9 +12,12 @@ import { stateDir } from './paths.js';
 import { processAlive } from './pid.js';
 
 export interface JournalEntry {
-  /** What was (or was about to be) created. */
-  kind: 'machine' | 'snapshot' | 'endpoint';
-  /** Machine name, version name for a snapshot, `ENV/IMAGE` for an endpoint. */
+  /**
+   * What was (or was about to be) created: a machine, a snapshot being made, a complete version
+   * that is not the user's yet (marked as being tested until its image tests pass), an endpoint.
+   */
+  kind: 'machine' | 'snapshot' | 'version' | 'endpoint';
+  /** Machine name, version name for a snapshot or version, `ENV/IMAGE` for an endpoint. */
   name: string;
   /** The provider's id, once known. */
   id?: string;

@@ -1,5 +1,5 @@
 /**
- * An image's inputs: its scripts, its files, its config and the resolved parent. Their hash decides
+ * An image's inputs: its scripts, its files, its tests, its config and the resolved parent. Their hash decides
  * whether `image update` must rebuild; it is stored with every version.
  */
 import { createHash } from 'node:crypto';
@@ -11,6 +11,8 @@ export interface ImageDirs {
   scriptsDir: string;
   /** config/provisional/<image>/files */
   filesDir: string;
+  /** config/provisional/<image>/tests: run on a server booted from each new version */
+  testsDir?: string;
 }
 
 export interface InputEntry {
@@ -84,7 +86,12 @@ export async function inputHash(opts: {
   dirs: ImageDirs;
   parent: string;
 }): Promise<string> {
-  const entries = [...(await listTree(opts.dirs.scriptsDir, 'scripts')), ...(await listTree(opts.dirs.filesDir, 'files'))];
+  // No tests/ adds nothing, so versions built before image tests existed keep their hash.
+  const entries = [
+    ...(await listTree(opts.dirs.scriptsDir, 'scripts')),
+    ...(await listTree(opts.dirs.filesDir, 'files')),
+    ...(opts.dirs.testsDir ? await listTree(opts.dirs.testsDir, 'tests') : []),
+  ];
   // Only a file's executable bit matters to a build; umask differences between clones must not.
   const normalised = entries.map((e) => ({ ...e, mode: e.kind === 'file' ? (e.mode & 0o111 ? 0o755 : 0o644) : 0 }));
   return sha256(canonicalJson({ v: 1, config: opts.imageConfig, parent: opts.parent, entries: normalised }));

@@ -1,6 +1,7 @@
 /**
  * The build pipeline, written once for every provider:
- *   key -> launch builder -> wait for SSH -> upload -> scripts -> clean -> stop -> snapshot -> destroy.
+ *   key -> launch builder -> wait for SSH -> upload -> scripts -> clean -> stop -> snapshot
+ *   -> image tests (image-tests.ts) -> copies to regions -> the version counts -> destroy the builder.
  * Everything it creates is registered for removal the moment it exists, so a failed script, an
  * error, a timeout or Ctrl-C leaves nothing behind.
  */
@@ -18,6 +19,7 @@ import { versionName } from '../images/naming.js';
 import { LABELS, type ImageVersion, type ImageVersionMetadata, type Provider, type SourceImage } from '../providers/types.js';
 import { generateKeyPair, waitForSsh, type SshSession } from '../ssh/client.js';
 import { asRoot, shellQuote } from './shell.js';
+import { listTests, runImageTests } from './image-tests.js';
 
 export const REMOTE_DIR = '/var/tmp/provisional';
 
@@ -35,6 +37,8 @@ export interface BuildRequest {
   env?: Record<string, string>;
   buildTimeoutMs: number;
   scriptTimeoutMs: number;
+  /** How long one image test may run. */
+  testTimeoutMs: number;
   sshTimeoutMs?: number;
   /** Provider options for the builder (size, region). */
   options?: Record<string, unknown>;
@@ -121,6 +125,7 @@ async function runPipeline(req: BuildRequest, signal: AbortSignal, cleanup: Clea
   await step(events, 'stop', 'waiting for the builder to stop', () => provider.stopMachine(machine, signal));
 
   const version = uniqueVersionName(req.image, req.takenVersions);
+  const tests = await listTests(req);
   const meta: ImageVersionMetadata = {
     image: req.image,
     version,
@@ -128,21 +133,33 @@ async function runPipeline(req: BuildRequest, signal: AbortSignal, cleanup: Clea
     inputHash: req.inputHash,
     toolVersion: req.toolVersion,
     createdAt: new Date().toISOString(),
+    // Saved marked: nothing chooses it until its tests pass (images/choice.ts).
+    ...(tests.length ? { testing: req.runId } : {}),
   };
   await req.journal?.add({ kind: 'snapshot', name: version, labels });
   const result = await step(events, 'snapshot', `saving ${version}`, () => provider.snapshotMachine(machine, meta, signal));
+  // A version being tested is not the user's yet: written down until its mark is lifted.
+  if (tests.length) await req.journal?.add({ kind: 'version', name: version, id: result.id, labels });
   await req.journal?.remove('snapshot', version);
+  const forgetVersion = cleanup.defer(`version ${version} (its tests or copies failed)`, (s) => provider.deleteImageVersion(result, s));
+
+  if (tests.length) await runImageTests(req, result, tests, signal, cleanup);
+
   let distributed = result;
   const regions = (req.regions ?? []).filter((r) => !result.regions?.includes(r));
   if (regions.length) {
     if (!provider.distributeVersion) {
       events.emit({ type: 'warn', message: `the ${provider.name} provider has no regions; regions: ${regions.join(', ')} ignored` });
     } else {
-      const forgetVersion = cleanup.defer(`version ${version} (its copies failed)`, (s) => provider.deleteImageVersion(result, s));
       distributed = await step(events, 'distribute', `copying ${version} to ${regions.join(', ')}`, () => provider.distributeVersion!(result, regions, signal));
-      forgetVersion();
     }
   }
+  if (tests.length) {
+    const marked = await step(events, 'tested', `${version} passed its ${tests.length} test${tests.length > 1 ? 's' : ''}: marking it usable`, () => provider.updateVersionMetadata(result, { testing: null }, signal));
+    distributed = { ...marked, regions: distributed.regions };
+    await req.journal?.remove('version', version);
+  }
+  forgetVersion();
   forgetBuilder();
   // The version is complete: removing the builder is cleanup, which the signal must not cut short
   // (an interrupted removal left the builder, or the build key, behind). Teardown gets its own time limit.

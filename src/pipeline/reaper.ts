@@ -2,7 +2,9 @@
  * The reaper's rules (`provisional cleanup`): what runs that did not finish (SIGKILL, out of
  * memory, power loss) left at the provider, found both by the run journal and by the provider's
  * labels, and its removal. The CLI only shows the list, asks, and reports.
- *   - a builder whose run no live process owns is a leftover;
+ *   - a builder or test server whose run no live process owns is a leftover;
+ *   - a version still marked as being tested by such a run (its image tests never passed), found
+ *     by its mark at the provider or in the run's journal, is a leftover: it was never usable;
  *   - a server a deploy was creating when it died (named in that run's journal) is a leftover;
  *   - each such run's temporary keys, security groups and half-made snapshots (the journal names
  *     the versions whose snapshot step never finished) are leftovers;
@@ -10,11 +12,13 @@
  *     run created (its journal names it) and that has no member left is removed.
  */
 import { activeRunIds, forgetRun, unfinishedRuns, type JournalRecord } from '../core/journal.js';
-import { LABELS, type EndpointRef, type Provider, type Server } from '../providers/types.js';
+import { LABELS, type EndpointRef, type ImageVersion, type Provider, type Server } from '../providers/types.js';
 
 export interface Leftovers {
   /** Machines to destroy, each with why it is a leftover. */
   machines: { server: Server; why: string }[];
+  /** Versions to delete (after the machines: a test server boots from one), each with why. */
+  versions: { version: ImageVersion; why: string }[];
   /** Runs whose other resources to remove (their ids). */
   runIds: string[];
   /** What removeRunResources would remove, described. */
@@ -28,11 +32,23 @@ export interface Leftovers {
 
 export async function findLeftovers(provider: Provider, project: string, signal: AbortSignal): Promise<Leftovers> {
   const [runs, active] = await Promise.all([unfinishedRuns(project), activeRunIds(project)]);
-  const servers = await provider.listServers({ project }, signal);
+  const [servers, versions] = await Promise.all([provider.listServers({ project }, signal), provider.listImageVersions(signal)]);
   const doomed = new Map<string, { server: Server; why: string }>();
   for (const s of servers) {
     const runId = s.labels[LABELS.run];
-    if (s.labels[LABELS.role] === 'builder' && runId && !active.has(runId)) doomed.set(s.id, { server: s, why: `builder of run ${runId}, which did not finish` });
+    const role = s.labels[LABELS.role];
+    if ((role === 'builder' || role === 'test') && runId && !active.has(runId)) doomed.set(s.id, { server: s, why: `${role === 'test' ? 'test server' : 'builder'} of run ${runId}, which did not finish` });
+  }
+  const untested = new Map<string, { version: ImageVersion; why: string }>();
+  for (const v of versions) {
+    if (v.testing && !active.has(v.testing)) untested.set(v.version, { version: v, why: `being tested by run ${v.testing}, which did not finish: its tests never passed` });
+  }
+  for (const run of runs) {
+    for (const entry of run.entries.filter((e) => e.kind === 'version')) {
+      const v = versions.find((x) => x.version === entry.name);
+      // Only while still marked by that run: once its tests passed, the version is the user's.
+      if (v?.testing === run.runId && !untested.has(v.version)) untested.set(v.version, { version: v, why: `being tested by \`provisional ${run.command}\`, which did not finish` });
+    }
   }
   for (const run of runs) {
     for (const entry of run.entries.filter((e) => e.kind === 'machine')) {
@@ -44,7 +60,7 @@ export async function findLeftovers(provider: Provider, project: string, signal:
   const resources: string[] = [];
   for (const runId of runIds) resources.push(...((await provider.removeRunResources?.(runId, { dryRun: true, signal, snapshots: snapshotsOf(runs, runId) })) ?? []));
   const { members, endpoints } = await endpointLeftovers(provider, project, servers, doomed, runs, signal);
-  return { machines: [...doomed.values()], runIds, resources, runs, members, endpoints };
+  return { machines: [...doomed.values()], versions: [...untested.values()], runIds, resources, runs, members, endpoints };
 }
 
 async function endpointLeftovers(provider: Provider, project: string, servers: Server[], doomed: Map<string, unknown>, runs: JournalRecord[], signal: AbortSignal) {
@@ -68,6 +84,7 @@ export function describeLeftovers(found: Leftovers): string[] {
     ...found.members.map((m) => `${m.machine.name} in the endpoint of ${m.ref.image} in ${m.ref.environment} (${m.why})`),
     ...found.endpoints.map((e) => `the endpoint of ${e.ref.image} in ${e.ref.environment} at ${e.address} (${e.why})`),
     ...found.machines.map((d) => `${d.server.name} (${d.why})`),
+    ...found.versions.map((d) => `version ${d.version.version} (${d.why})`),
     ...found.resources,
   ];
 }
@@ -88,6 +105,11 @@ export async function removeLeftovers(provider: Provider, project: string, found
     await provider.destroyMachine(server, signal);
     removed.push(server.name);
     onRemoved?.(server.name);
+  }
+  for (const { version } of found.versions) {
+    await provider.deleteImageVersion(version, signal);
+    removed.push(`version ${version.version}`);
+    onRemoved?.(`version ${version.version}`);
   }
   for (const runId of found.runIds) removed.push(...((await provider.removeRunResources?.(runId, { dryRun: false, signal, snapshots: snapshotsOf(found.runs, runId) })) ?? []));
   await forgetRuns(project, found);

@@ -7,6 +7,7 @@ import { scoped, tee, type EventSink } from '../core/events.js';
 import { acquireLock, lockPath, type Lock } from '../core/lock.js';
 import { newRunId, RunJournal } from '../core/journal.js';
 import { imageDirs, type ProjectConfig } from '../config/load.js';
+import { DEFAULT_TEST_TIMEOUT_S } from '../config/schema.js';
 import { inputHash } from '../images/inputs.js';
 import { describePassedOver, latestUsable } from '../images/choice.js';
 import type { ImageVersion, ImageVersionMetadata, Provider, SourceImage } from '../providers/types.js';
@@ -116,6 +117,7 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
           env: imageConfig.env,
           buildTimeoutMs: imageConfig['build-timeout'] * 1000,
           scriptTimeoutMs: imageConfig['script-timeout'] * 1000,
+          testTimeoutMs: (imageConfig['test-timeout'] ?? DEFAULT_TEST_TIMEOUT_S) * 1000,
           options: imageConfig.size ? { size: imageConfig.size } : undefined,
           regions: imageConfig.regions,
           events,

@@ -46,6 +46,11 @@ describe('releases end to end on AWS (EC2 emulator)', { timeout: 20 * 60_000 }, 
     baseImage: '136693071363/debian-12-amd64-*',
     // Every tag of every instance, terminated ones included: a label is forever in CloudTrail.
     labelsText: async () => JSON.stringify(((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? []).flatMap((r) => (r.Instances ?? []).map((i) => i.Tags))),
+    machines: async () =>
+      ((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? [])
+        .flatMap((r) => r.Instances ?? [])
+        .filter((i) => i.State?.Name !== 'terminated')
+        .map((i) => i.Tags?.find((tag) => tag.Key === 'Name')?.Value ?? i.InstanceId!),
     localDirs: () => [stateDir],
     breadth: true,
   });

@@ -33,6 +33,7 @@ describe('releases end to end on DigitalOcean (emulator)', { timeout: 20 * 60_00
     providerYaml: () => `  name: digitalocean\n  api-url: \${DO_API_URL}\n  ssh-port: ${emulator.sshPort}\n  create-timeout: 30`,
     baseImage: 'debian-12-x64',
     labelsText: async () => JSON.stringify([...emulator.cloud.droplets.values()].map((d) => d.tags)),
+    machines: async () => [...emulator.cloud.droplets.values()].map((d) => d.name),
     localDirs: () => [stateDir],
     breadth: true,
   });

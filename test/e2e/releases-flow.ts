@@ -5,11 +5,13 @@
  * server, read back the same by systemd (EnvironmentFile=) and by a shell (`set -a; . file`); a
  * deploy script's effect; a canary secret in no output, label or local file. `breadth` adds what
  * costs a server boot each (a failing deploy script, rollback with promotion): on for the emulators
- * (containers), off for QEMU.
+ * (containers), off for QEMU. Image tests gate v2 (a test server boots from it; the test's output
+ * streams); a failing test fails a build and leaves nothing; revoking steers deploys and refuses
+ * --pin, --to and promotion; restore lifts it.
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, serverRows, versionNames, type CliResult } from '../helpers/cli.js';
 import type { TempProject } from '../helpers/project.js';
@@ -37,6 +39,8 @@ export interface ReleaseTarget {
   baseImage: string;
   /** Every label/tag the provider holds for servers, as text (for the canary). */
   labelsText: () => Promise<string>;
+  /** Names of every machine the provider runs for the project (servers, builders, test servers). */
+  machines: () => Promise<string[]>;
   /** Local directories whose files must not hold the canary (state: keys, journals, logs). */
   localDirs: () => string[];
   breadth: boolean;
@@ -82,6 +86,18 @@ if [ -n "\${FAIL_DEPLOY:-}" ]; then echo "failing on purpose" >&2; exit 3; fi
 `;
 
 const buildScript = (edition: string) => `#!/bin/sh\nset -eu\necho ${edition} > /etc/app-edition\n`;
+
+/** An image test: runs as root on a server booted from the new version. */
+const EDITION_TEST = `#!/bin/sh
+set -eu
+test "$(id -u)" = 0
+echo "testing $PROVISIONAL_VERSION: edition $(cat /etc/app-edition)"
+`;
+const FAILING_TEST = `#!/bin/sh
+echo "checking the edition of $PROVISIONAL_VERSION"
+echo "edition $(cat /etc/app-edition) is not what we ship" >&2
+exit 4
+`;
 
 /** Prints NAME=hex(value) for each name, so that newlines and quotes survive the trip. */
 const printValues = (names: string[]) => `for n in ${names.join(' ')}; do printf '%s=' "$n"; eval "printf '%s' \\"\\\${$n}\\"" | od -An -v -tx1 | tr -d ' \\n'; echo; done`;
@@ -146,11 +162,20 @@ export function releaseFlow(t: ReleaseTarget): void {
     assert.equal(bySystemd.trim(), expected, "systemd's EnvironmentFile= reads other values");
   });
 
-  it('v2 built; production (from: staging) still gets v1, and says why', async () => {
+  it('v2 built and gated by its image test (a test server from v2, output streamed, gone after); production (from: staging) still gets v1, and says why', async () => {
     t.project().write('config/provisional/app/scripts/10-app.sh', buildScript('v2'), 0o755);
-    await ok('image', 'update');
+    t.project().write('config/provisional/app/tests/10-edition.sh', EDITION_TEST, 0o755);
+    const machinesBefore = (await t.machines()).sort();
+    const built = await ok('image', 'update');
     [v2] = await versions();
     assert.notEqual(v2, v1);
+    assert.match(built.stderr, new RegExp(`launching a test server from ${v2}`));
+    assert.match(built.stderr, new RegExp(`tests/10-edition\\.sh \\| testing ${v2}: edition v2`), 'the test ran on a server from v2, its output streamed');
+    assert.match(built.stderr, new RegExp(`${v2} passed its 1 test`));
+    assert.deepEqual((await t.machines()).sort(), machinesBefore, 'the test server is gone');
+    const listed = JSON.parse((await ok('image', 'list', '--json')).stdout).images[0].versions.find((v: { version: string }) => v.version === v2);
+    assert.equal(listed.testing, undefined, 'the mark is lifted once the test passed');
+    assert.equal(listed.status, 'available');
     const plan = await ok('deploy', 'production', '--plan');
     assert.match(plan.stdout, new RegExp(`app: ${v1} \\(from staging\\)`));
     assert.match(plan.stdout, /\+ app1\.production/);
@@ -223,6 +248,55 @@ export function releaseFlow(t: ReleaseTarget): void {
       assert.equal((await only('production')).id, production.id);
     });
   }
+
+  it('a failing image test fails the build: exit 1, its name and output; no new version, no machine left', async () => {
+    const machinesBefore = (await t.machines()).sort();
+    const versionsBefore = await versions();
+    t.project().write('config/provisional/app/scripts/10-app.sh', buildScript('v3'), 0o755);
+    t.project().write('config/provisional/app/tests/20-ship.sh', FAILING_TEST, 0o755);
+    const r = await cli('image', 'update');
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    const said = `${r.stdout}\n${r.stderr}`;
+    assert.match(said, /image test 20-ship\.sh of app-\d{14} exited with status 4[\s\S]*last lines of its output:\n[\s\S]*\| edition v3 is not what we ship/, 'its name, status and last lines');
+    assert.match(r.stderr, /tests\/10-edition\.sh \| testing app-\d{14}: edition v3/, 'the tests before it ran and passed');
+    assert.deepEqual(await versions(), versionsBefore, 'no new version');
+    assert.deepEqual((await t.machines()).sort(), machinesBefore, 'no builder or test server left');
+    assert.match((await ok('cleanup', '--dry-run')).stdout, /nothing to clean up/);
+    rmSync(join(t.project().dir, 'config/provisional/app/tests/20-ship.sh'));
+  });
+
+  it('revoke: deploys steer around the version, --pin, --to and promotion refuse with the reason; the servers running it are named; restore lifts it', async () => {
+    if (t.breadth) await ok('deploy', 'staging'); // staging runs v2 (the latest) again
+    const staging = await only('staging');
+    assert.equal(staging.version, v2);
+    const revoke = await ok('image', 'revoke', `app@${v2.slice(-14)}`, '--reason', 'bad edition: see #42');
+    assert.match(revoke.stdout, new RegExp(`revoked ${v2}: bad edition: see #42`));
+    assert.match(revoke.stderr, new RegExp(`${staging.name.replace('.', '\\.')}[^\n]* still runs? ${v2}; replace [^\n]*provisional deploy staging`), 'the warning names the servers and the command');
+    const list = await ok('image', 'list');
+    assert.match(list.stdout, new RegExp(`${v2} .*revoked on \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ: bad edition: see #42`));
+    const json = JSON.parse((await ok('image', 'list', '--json')).stdout).images[0].versions.find((v: { version: string }) => v.version === v2);
+    assert.equal(json.revoked.reason, 'bad edition: see #42');
+    assert.match(json.revoked.at, /^\d{4}-\d\d-\d\dT/);
+    const plan = await ok('deploy', 'staging', '--plan');
+    assert.match(plan.stdout, new RegExp(`app: ${v1} \\(latest\\)`), 'latest passes over the revoked version');
+    assert.match(plan.stdout, new RegExp(`- ${staging.name.replace('.', '\\.')} \\(${v2}`));
+    for (const args of [['deploy', 'staging', '--pin', `app@${v2}`], ['rollback', 'staging', 'app', '--to', v2.slice(-14)], ['deploy', 'production', '--plan']]) {
+      const refused = await cli(...args);
+      assert.equal(refused.code, 2, `${args.join(' ')}: ${refused.stderr}`);
+      assert.match(refused.stderr, new RegExp(`${v2} is revoked on [^\n]*: bad edition: see #42`), args.join(' '));
+    }
+    if (t.breadth) {
+      await ok('deploy', 'staging');
+      const steered = await only('staging');
+      assert.equal(steered.version, v1);
+      assert.equal((await onServer(steered.name, 'cat /etc/app-edition')).trim(), 'v1', 'the server runs v1 from its own image');
+    }
+    const restored = await ok('image', 'restore', `app@${v2}`);
+    assert.match(restored.stdout, new RegExp(`restored ${v2}`));
+    assert.match((await ok('deploy', 'staging', '--plan')).stdout, new RegExp(`app: ${v2} \\(latest\\)`));
+    const again = JSON.parse((await ok('image', 'list', '--json')).stdout).images[0].versions.find((v: { version: string }) => v.version === v2);
+    assert.equal(again.revoked, undefined);
+  });
 
   it('the canary secret is in no output, --json, plan, label or local file', async () => {
     const leaks = (text: string) => text.includes(CANARY) || text.includes(DB_PASSWORD);

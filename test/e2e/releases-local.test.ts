@@ -4,7 +4,7 @@
  * rollback with promotion, refusals) runs through the emulators and the unit tests.
  */
 import { describe, before, after } from 'node:test';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { qemuProcessesMentioning, runCli } from '../helpers/cli.js';
@@ -37,6 +37,11 @@ describe('releases end to end on the local provider (QEMU)', { timeout: 45 * 60_
     providerYaml: () => '  name: local\n  accelerator: tcg',
     baseImage: 'debian-12',
     labelsText: async () => readdirSync(machinesDir()).map((id) => readFileSync(join(machinesDir(), id, 'machine.json'), 'utf8')).join('\n'),
+    // A machine is its folder (and a QEMU process while it runs): both must go with it.
+    machines: async () => [
+      ...(existsSync(machinesDir()) ? readdirSync(machinesDir()).map((id) => (JSON.parse(readFileSync(join(machinesDir(), id, 'machine.json'), 'utf8')) as { name: string }).name) : []),
+      ...qemuProcessesMentioning(dataDir).map((pid) => `qemu pid ${pid}`),
+    ],
     localDirs: () => [join(dataDir, 'state'), machinesDir()],
     breadth: false,
   });
