@@ -84,7 +84,8 @@ async function uploadTests(ssh: SshSession, testsDir: string, tests: string[], r
 
 async function runTest(ssh: SshSession, test: string, version: ImageVersion, req: BuildRequest, root: (command: string) => string, signal: AbortSignal): Promise<void> {
   const tail: string[] = [];
-  const env = { PROVISIONAL_IMAGE: req.image, PROVISIONAL_VERSION: version.version, DEBIAN_FRONTEND: 'noninteractive' };
+  // The image's `env:` too, as its scripts get it: a test checks what they were told to do.
+  const env = { PROVISIONAL_IMAGE: req.image, PROVISIONAL_VERSION: version.version, DEBIAN_FRONTEND: 'noninteractive', ...req.env };
   const assignments = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(' ');
   const source = `tests/${test}`;
   const result = await ssh.exec(root(`cd ${REMOTE_TESTS_DIR} && exec env ${assignments} ./${shellQuote(test)} </dev/null`), {

@@ -3,7 +3,7 @@
  * step of a build and a deploy, API faults, script faults, two commands at once, the canary.
  */
 import { defineFaultMatrix } from './runner.js';
-import { BUILD_STEPS, fullSignalMatrix, deployScriptFaults, scriptFaults, type MatrixCase } from './matrix.js';
+import { BUILD_STEPS, fullSignalMatrix, deployScriptFaults, scriptFaults, type MatrixCase, imageTestSignals } from './matrix.js';
 import { AwsTarget } from './target-aws.js';
 
 const faults: MatrixCase<AwsTarget>[] = [
@@ -50,4 +50,4 @@ const faults: MatrixCase<AwsTarget>[] = [
 
 // AWS copies no version to other regions: no distribute step.
 const steps = BUILD_STEPS.filter((s) => s !== 'distribute');
-defineFaultMatrix('fault matrix: AWS (EC2 emulator)', () => AwsTarget.open(), [...fullSignalMatrix({ steps }), ...faults], { caseTimeoutMs: 5 * 60_000 });
+defineFaultMatrix('fault matrix: AWS (EC2 emulator)', () => AwsTarget.open(), [...fullSignalMatrix({ steps }), ...imageTestSignals(), ...faults], { caseTimeoutMs: 5 * 60_000 });

@@ -3,7 +3,7 @@
  * every step of a build and a deploy, API faults, script faults, two commands at once, the canary.
  */
 import { defineFaultMatrix } from './runner.js';
-import { fullSignalMatrix, deployScriptFaults, scriptFaults, type MatrixCase } from './matrix.js';
+import { fullSignalMatrix, deployScriptFaults, scriptFaults, type MatrixCase, imageTestSignals } from './matrix.js';
 import { DigitalOceanTarget } from './target-digitalocean.js';
 
 const faults: MatrixCase<DigitalOceanTarget>[] = [
@@ -47,4 +47,4 @@ const faults: MatrixCase<DigitalOceanTarget>[] = [
   { kind: 'concurrent', command: 'cold' },
 ];
 
-defineFaultMatrix('fault matrix: DigitalOcean (emulator)', () => DigitalOceanTarget.open(), [...fullSignalMatrix(), ...faults], { caseTimeoutMs: 5 * 60_000 });
+defineFaultMatrix('fault matrix: DigitalOcean (emulator)', () => DigitalOceanTarget.open(), [...fullSignalMatrix(), ...imageTestSignals(), ...faults], { caseTimeoutMs: 5 * 60_000 });

@@ -3,7 +3,7 @@
  * every step of a build and a deploy, API faults, script faults, two commands at once, the canary.
  */
 import { defineFaultMatrix } from './runner.js';
-import { BUILD_STEPS, fullSignalMatrix, scriptFaults, type MatrixCase } from './matrix.js';
+import { BUILD_STEPS, fullSignalMatrix, scriptFaults, type MatrixCase, imageTestSignals } from './matrix.js';
 import { HetznerTarget } from './target-hetzner.js';
 
 const faults: MatrixCase<HetznerTarget>[] = [
@@ -53,4 +53,4 @@ const faults: MatrixCase<HetznerTarget>[] = [
 
 // Hetzner snapshots are usable in every location: there is no distribute step.
 const steps = BUILD_STEPS.filter((s) => s !== 'distribute');
-defineFaultMatrix('fault matrix: Hetzner Cloud (emulator)', () => HetznerTarget.open(), [...fullSignalMatrix({ steps }), ...faults], { caseTimeoutMs: 5 * 60_000 });
+defineFaultMatrix('fault matrix: Hetzner Cloud (emulator)', () => HetznerTarget.open(), [...fullSignalMatrix({ steps }), ...imageTestSignals(), ...faults], { caseTimeoutMs: 5 * 60_000 });

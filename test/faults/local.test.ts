@@ -17,6 +17,8 @@ const signals: SignalCase[] = [
   { kind: 'signal', command: 'build', at: 'snapshot', signal: 'SIGINT' },
   { kind: 'signal', command: 'build', at: 'destroy', signal: 'SIGKILL' },
   { kind: 'signal', command: 'build', at: 'script', signal: 'SIGINT' },
+  // During the image tests (a test server booted from the new version): the reaper's case; SIGINT runs through the emulators.
+  { kind: 'signal', command: 'build-tested', at: 'test', signal: 'SIGKILL' },
   { kind: 'signal', command: 'cold', at: 'launch', signal: 'SIGINT' },
   { kind: 'signal', command: 'cold', at: 'health', signal: 'SIGKILL' },
   { kind: 'signal', command: 'warm', at: 'health', signal: 'SIGINT' },

@@ -7,6 +7,9 @@ import type { FaultTarget } from './target.js';
 /** Steps of `image create`, as the pipeline announces them (`{"type":"step","step":...}`). */
 export const BUILD_STEPS = ['launch', 'ssh', 'upload', 'script', 'clean', 'stop', 'snapshot', 'distribute', 'destroy'] as const;
 export type BuildStep = (typeof BUILD_STEPS)[number];
+/** Steps of `image create tested`, an image with tests: a test server boots from the new version. */
+export const TESTED_BUILD_STEPS = ['launch', 'ssh', 'upload', 'script', 'clean', 'stop', 'snapshot', 'test-launch', 'test-ssh', 'test', 'distribute', 'tested', 'destroy'] as const;
+export type TestedBuildStep = (typeof TESTED_BUILD_STEPS)[number];
 
 /**
  * Points of a deploy: plan printed, servers launching, new servers checked for health, their deploy
@@ -16,13 +19,16 @@ export const DEPLOY_POINTS = ['plan', 'launch', 'health', 'deploy-script', 'dest
 export type DeployPoint = (typeof DEPLOY_POINTS)[number];
 
 export type Signal = 'SIGINT' | 'SIGKILL';
-/** `build`: image create app; `cold`: deploy cold --cold (an empty environment); `warm`: deploy staging (replaces the old server). */
-export type Command = 'build' | 'cold' | 'warm';
+/**
+ * `build`: image create app; `build-tested`: image create tested (an image with tests); `cold`:
+ * deploy cold --cold (an empty environment); `warm`: deploy staging (replaces the old server).
+ */
+export type Command = 'build' | 'build-tested' | 'cold' | 'warm';
 
 export interface SignalCase {
   kind: 'signal';
   command: Command;
-  at: BuildStep | DeployPoint;
+  at: BuildStep | TestedBuildStep | DeployPoint;
   signal: Signal;
 }
 
@@ -68,6 +74,11 @@ export function fullSignalMatrix(opts: { steps?: readonly BuildStep[] } = {}): S
   return cases;
 }
 
+/** A signal of each kind while an image test runs (the fault project's `tested` image). */
+export function imageTestSignals(): SignalCase[] {
+  return SIGNALS.map((signal) => ({ kind: 'signal', command: 'build-tested', at: 'test', signal }));
+}
+
 /** Faults every provider gets, from the scripts' side. */
 export function scriptFaults<T extends FaultTarget>(fill: 'tmpfs' | 'root'): FaultCase<T>[] {
   return [
@@ -85,7 +96,7 @@ export function deployScriptFaults<T extends FaultTarget>(): FaultCase<T>[] {
 export function describeCase(c: MatrixCase<any>): string {
   switch (c.kind) {
     case 'signal':
-      return `${c.signal} ${c.command === 'build' ? 'build' : `${c.command} deploy`} at ${c.at}`;
+      return `${c.signal} ${c.command === 'build' ? 'build' : c.command === 'build-tested' ? 'build with image tests' : `${c.command} deploy`} at ${c.at}`;
     case 'fault':
       return `fault: ${c.name} (${c.command === 'build-timed' ? 'build' : c.command === 'build' ? 'build' : `${c.command} deploy`}, ${c.expect === 'success' ? 'transient' : 'persistent'})`;
     case 'concurrent':

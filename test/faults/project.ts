@@ -9,6 +9,8 @@
  *                  disk, which must not fill), or the builder's own root file system (QEMU)
  *   FAULT_DROPSSH=1 kill every sshd on the builder, the session included
  * TOKEN carries the canary, which the scripts print on stdout and stderr.
+ * Image `tested` is `app` with an image test, which takes FAULT_TEST_SLOW=N (prints `test sleeping`
+ * and sleeps N s: a test step to interrupt).
  * `staging` has runtime config (the canary again, and toggles for its deploy script):
  *   DEPLOY_SLOW=N  the deploy script prints `deploy sleeping` and sleeps N s
  *   DEPLOY_FAIL=1  the deploy script fails (exit 4), after printing the canary
@@ -51,6 +53,13 @@ esac
 echo "built by the fault matrix" > /etc/fault-matrix
 `;
 
+const IMAGE_TEST = `#!/bin/sh
+set -e
+test -s /etc/fault-matrix
+if [ "\${FAULT_TEST_SLOW:-0}" != 0 ]; then echo "test sleeping"; sleep "$FAULT_TEST_SLOW"; fi
+echo "test passed"
+`;
+
 // Deploy scripts are the image's: they run in every environment, also \`cold\` which has no env values.
 const DEPLOY_SCRIPT = `#!/bin/sh
 set -e
@@ -78,7 +87,10 @@ images:
 ${opts.appExtra ?? ''}${env}  timed:
     base-image: ${opts.baseImage}
     script-timeout: 4
-${env}deployments:
+${env}  tested:
+    base-image: ${opts.baseImage}
+${env}      FAULT_TEST_SLOW: \${FAULT_TEST_SLOW:-0}
+deployments:
   staging:
     app:
       servers: 1
@@ -90,7 +102,8 @@ ${env}deployments:
   cold:
     app: { servers: 1, health-check: { command: "${health}", timeout: 60 } }
 `);
-  for (const image of ['app', 'timed']) {
+  project.write('config/provisional/tested/tests/10-slow.sh', IMAGE_TEST, 0o755);
+  for (const image of ['app', 'timed', 'tested']) {
     project.write(`config/provisional/${image}/scripts/10-canary.sh`, CANARY_SCRIPT, 0o755);
     project.write(`config/provisional/${image}/scripts/20-work.sh`, WORK_SCRIPT, 0o755);
     project.write(`config/provisional/${image}/files/motd`, 'fault matrix\n');

@@ -8,7 +8,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startCli, type CliResult, type CliRun } from '../helpers/cli.js';
-import { BUILD_STEPS, describeCase, type BuildStep, type ConcurrentCase, type FaultCase, type MatrixCase, type SignalCase } from './matrix.js';
+import { BUILD_STEPS, TESTED_BUILD_STEPS, describeCase, type BuildStep, type TestedBuildStep, type ConcurrentCase, type FaultCase, type MatrixCase, type SignalCase } from './matrix.js';
 import { recordResult, type CaseResult } from './results.js';
 import { findLeftovers, findLeaks, stackTraceIn, versionsLost, type Baseline } from './checks.js';
 import type { FaultTarget } from './target.js';
@@ -49,8 +49,9 @@ export class CaseContext<T extends FaultTarget> {
   /** Versions the CLI lists: name -> status. */
   async versions(): Promise<Map<string, string>> {
     const r = await this.ok(['image', 'list', '--json']);
-    const doc = resultDocument(r.stdout) as { images: { versions: { version: string; status: string }[] }[] };
-    return new Map(doc.images.flatMap((i) => i.versions.map((v) => [v.version, v.status] as const)));
+    const doc = resultDocument(r.stdout) as { images: { versions: { version: string; status: string; testing?: string }[] }[] };
+    // A version still marked as being tested is not available: its tests never passed.
+    return new Map(doc.images.flatMap((i) => i.versions.map((v) => [v.version, v.testing ? `being tested by run ${v.testing}` : v.status] as const)));
   }
 
   async baseline(): Promise<Baseline> {
@@ -61,8 +62,8 @@ export class CaseContext<T extends FaultTarget> {
 }
 
 /** The regular expression that tells a build step began, in any output mode. */
-function stepPattern(step: BuildStep | 'launch'): RegExp {
-  const text: Record<BuildStep, string> = {
+function stepPattern(step: BuildStep | TestedBuildStep | 'launch'): RegExp {
+  const text: Record<BuildStep | TestedBuildStep, string> = {
     launch: 'launching builder from|creating from',
     ssh: 'waiting for SSH…',
     upload: 'uploading files and scripts…',
@@ -72,8 +73,13 @@ function stepPattern(step: BuildStep | 'launch'): RegExp {
     snapshot: '\\] saving app-',
     distribute: '\\] copying app-',
     destroy: 'removing the builder…',
+    'test-launch': 'launching a test server from',
+    'test-ssh': 'waiting for SSH on the test server…',
+    // The image test prints it, then sleeps (FAULT_TEST_SLOW): the signal lands while it runs.
+    test: 'test sleeping',
+    tested: 'passed its \\d+ tests?',
   };
-  return step === 'script' ? /sleeping/ : new RegExp(`"type":"step","step":"${step}"|${text[step]}`);
+  return step === 'script' ? /(?<!test )sleeping/ : step === 'test' ? /test sleeping/ : new RegExp(`"type":"step","step":"${step}"|${text[step]}`);
 }
 
 function commandArgs(command: SignalCase['command'] | FaultCase['command']): string[] {
@@ -82,6 +88,8 @@ function commandArgs(command: SignalCase['command'] | FaultCase['command']): str
       return ['image', 'create', 'app'];
     case 'build-timed':
       return ['image', 'create', 'timed'];
+    case 'build-tested':
+      return ['image', 'create', 'tested'];
     case 'cold':
       return ['deploy', 'cold', '--cold'];
     case 'warm':
@@ -108,7 +116,7 @@ async function prepare<T extends FaultTarget>(ctx: CaseContext<T>, command: stri
 
 /** Resolves once the running command announced the step `at` (its event or line); rejects if it ended before. */
 async function reach(run: CliRun, command: string, at: string, timeoutMs: number): Promise<void> {
-  if (command === 'build' || command === 'build-timed') return run.waitFor(stepPattern(at as BuildStep), timeoutMs);
+  if (command === 'build' || command === 'build-timed' || command === 'build-tested') return run.waitFor(stepPattern(at as BuildStep), timeoutMs);
   switch (at) {
     case 'plan':
       return run.waitFor(/"type":"plan"|deploying (staging|cold):/, timeoutMs);
@@ -157,8 +165,9 @@ function lastMatch(text: string, pattern: RegExp): number {
  */
 function missedStep(c: SignalCase, before: string, json: boolean): string | undefined {
   const began = (pattern: RegExp) => new RegExp(pattern.source).test(before);
-  if (c.command === 'build') {
-    const later = BUILD_STEPS.slice(BUILD_STEPS.indexOf(c.at as BuildStep) + 1).find((s) => began(stepPattern(s)));
+  if (c.command === 'build' || c.command === 'build-tested') {
+    const steps: readonly (BuildStep | TestedBuildStep)[] = c.command === 'build' ? BUILD_STEPS : TESTED_BUILD_STEPS;
+    const later = steps.slice(steps.indexOf(c.at as BuildStep) + 1).find((s) => began(stepPattern(s)));
     if (later) return `the ${later} step had begun`;
     const start = lastMatch(before, stepPattern(c.at as BuildStep));
     if (json && start >= 0 && before.slice(start).includes(`"type":"step-done","step":"${c.at}"`)) return `the ${c.at} step had ended`;
@@ -199,7 +208,7 @@ async function runSignalCase<T extends FaultTarget>(ctx: CaseContext<T>, c: Sign
   const { target } = ctx;
   await prepare(ctx, c.command);
   const before = await ctx.baseline();
-  const env = c.at === 'script' ? { FAULT_SLOW: '60' } : c.at === 'deploy-script' ? { DEPLOY_SLOW: '60' } : {};
+  const env = c.at === 'script' ? { FAULT_SLOW: '60' } : c.at === 'deploy-script' ? { DEPLOY_SLOW: '60' } : c.at === 'test' ? { FAULT_TEST_SLOW: '60' } : {};
   const run = ctx.start([...mode, ...commandArgs(c.command)], env);
   const limit = target.slow ? 240_000 : 90_000;
   try {
@@ -213,7 +222,7 @@ async function runSignalCase<T extends FaultTarget>(ctx: CaseContext<T>, c: Sign
   const r = await withTimeout(run.done, limit, `provisional ${commandArgs(c.command).join(' ')} after ${c.signal}`);
   const json = mode.includes('--json');
   // After these points the work is saved: the command may finish it (exit 0) once interrupted.
-  const committed = c.at === 'destroy-old' || (c.command === 'build' && (c.at === 'destroy' || c.at === 'distribute'));
+  const committed = c.at === 'destroy-old' || ((c.command === 'build' || c.command === 'build-tested') && (c.at === 'destroy' || c.at === 'distribute'));
   if (c.signal === 'SIGKILL') assert.equal(r.code, null, `the command ended (exit ${r.code}) before SIGKILL landed\n${r.stderr}`);
   // SIGINT: the notice of the CLI's handler proves it landed while the command ran (throws if absent).
   const missed = missedStep(c, printedBeforeLanding(r, c.signal, json), json);
@@ -226,6 +235,8 @@ async function runSignalCase<T extends FaultTarget>(ctx: CaseContext<T>, c: Sign
     assert.match(dry.stdout, /nothing to clean up/, `SIGINT left something for cleanup:\n${dry.stdout}`);
   } else {
     const cleanup = await ctx.ok(['cleanup', '--yes']);
+    // Killed during the image tests: the test server and the version being tested are what cleanup must find.
+    if (c.at === 'test') assert.match(cleanup.stdout + cleanup.stderr, /removed [^\n]*provisional-test-tested-[^\n]*version tested-\d{14}/, `cleanup did not find the test server and the untested version:\n${cleanup.stdout}\n${cleanup.stderr}`);
     // Killed while a new server ran its deploy scripts: that server is what cleanup must find.
     if (c.at === 'deploy-script') assert.match(cleanup.stdout + cleanup.stderr, /removed app\d+\.staging/, `cleanup did not find the new server:\n${cleanup.stdout}\n${cleanup.stderr}`);
   }

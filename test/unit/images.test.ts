@@ -91,6 +91,25 @@ describe('input hash', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('includes the image tests; no tests/ folder (and no test-timeout) leaves older hashes as they were', async () => {
+    const { dir, dirs } = setup();
+    try {
+      const config = { 'base-image': 'base', 'build-timeout': 3600 };
+      const parent = 'image:base-20260101000000';
+      const before = await inputHash({ imageConfig: config, dirs, parent });
+      const withTests = { ...dirs, testsDir: join(dir, 'tests') };
+      assert.equal(await inputHash({ imageConfig: { ...config, 'test-timeout': undefined }, dirs: withTests, parent }), before, 'absent folder, unset timeout: same hash');
+      mkdirSync(join(dir, 'tests'));
+      writeFileSync(join(dir, 'tests', '10-t.sh'), '#!/bin/sh\ntrue\n', { mode: 0o755 });
+      const tested = await inputHash({ imageConfig: config, dirs: withTests, parent });
+      assert.notEqual(tested, before, 'a test is an input');
+      writeFileSync(join(dir, 'tests', '10-t.sh'), '#!/bin/sh\nfalse\n', { mode: 0o755 });
+      assert.notEqual(await inputHash({ imageConfig: config, dirs: withTests, parent }), tested, 'a changed test is a changed input');
+      assert.notEqual(await inputHash({ imageConfig: { ...config, 'test-timeout': 60 }, dirs: withTests, parent }), await inputHash({ imageConfig: config, dirs: withTests, parent }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it('canonical JSON sorts keys and drops undefined', () => {
     assert.equal(canonicalJson({ b: 1, a: [{ d: 2, c: undefined }] }), '{"a":[{"d":2}],"b":1}');
   });
