@@ -38,6 +38,7 @@ describe('cleanup and endpoints', () => {
     const provider = {
       name: 'fake',
       listServers: async () => [server('app2.staging')],
+      listImageVersions: async () => [],
       destroyMachine: async (m: Server) => void calls.push(`destroy ${m.name}`),
       endpoints: {
         list: async () => endpoints,
