@@ -23,7 +23,7 @@ printf 'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %d\\r
 `;
 
 /** The image: the app and its health check; the edition says which version answers. */
-const buildScript = (edition: string) => `#!/bin/sh
+export const buildScript = (edition: string) => `#!/bin/sh
 set -eu
 echo ${edition} > /etc/app-edition
 cat > /usr/local/bin/app <<'EOF'
@@ -36,7 +36,7 @@ chmod +x /usr/local/bin/app /usr/local/bin/app-up
 `;
 
 /** Started by the deploy, on the server's own address. */
-const DEPLOY_SCRIPT = `#!/bin/sh
+export const DEPLOY_SCRIPT = `#!/bin/sh
 set -eu
 set -- $SSH_CONNECTION
 echo "$3" > /etc/app-address
