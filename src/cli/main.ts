@@ -79,6 +79,11 @@ export async function main(argv: string[]): Promise<number> {
     .description("every image of the project with all its versions, and the provider's base images")
     .action(action(() => import('./commands/image-list.js')));
   image
+    .command('show')
+    .argument('<ref>', 'NAME@VERSION (the full name or the stamp), or NAME for its newest version')
+    .description('where a version came from (commit, base, tool version, builder size, scripts, tests) and its chain of parents')
+    .action(action(() => import('./commands/image-show.js')));
+  image
     .command('create')
     .argument('<name>', 'image to build')
     .description('build a new version of NAME from the latest version of its base')
@@ -113,10 +118,19 @@ export async function main(argv: string[]): Promise<number> {
   image
     .command('prune')
     .argument('[name]', 'image to prune (default: every image)')
-    .addOption(new Option('-k, --keep <n>', 'newest versions to keep per image').default(3).argParser(positiveInt('--keep')))
+    .addOption(new Option('-k, --keep <n>', 'newest versions to keep per image (default: 3, or only the newest with --older-than)').argParser(positiveInt('--keep')))
+    .option('--older-than <age>', 'delete only versions older than AGE: 30d, 12h, 2w, 1d12h (units s, m, h, d, w)')
     .option('--dry-run', 'list what would be deleted')
     .description('delete old versions; never one a server runs, a rollback would use, or a kept version is built on')
     .action(action(() => import('./commands/image-prune.js')));
+
+  program
+    .command('base')
+    .description("the provider's base images")
+    .command('update')
+    .argument('[ref]', "base to rebuild (default: the provider's debian-12)")
+    .description('local: build the base again from current Debian packages; the previous build stays for the versions built on it')
+    .action(action(() => import('./commands/base-update.js')));
 
   program
     .command('deploy')

@@ -1,9 +1,11 @@
 /**
- * Which versions `image prune --keep N` may delete: never one a server runs, nor the version a
+ * Which versions `image prune` may delete: with `--keep N`, those beyond the N newest of each
+ * image; with `--older-than AGE`, those older than that (and never an image's newest: it is what
+ * a deploy uses); with both, those that are both. Never one a server runs, nor the version a
  * rollback would go to (the one before each running version), nor one that a kept version is
  * built on.
  */
-import { byNewest } from './naming.js';
+import { byNewest, parseVersionName } from './naming.js';
 import { rollbackTarget } from './choice.js';
 import { LABELS, type ImageVersion, type Server } from '../providers/types.js';
 
@@ -12,7 +14,17 @@ export interface PruneDecision {
   keep: { version: ImageVersion; why: string }[];
 }
 
-export function planPrune(versions: ImageVersion[], servers: Server[], keepCount: number, images?: string[]): PruneDecision {
+export interface PruneRules {
+  /** Keep the N newest versions of each image. */
+  keep?: number;
+  /** Keep versions younger than this (milliseconds before `now`). */
+  olderThanMs?: number;
+  now?: Date;
+}
+
+export function planPrune(versions: ImageVersion[], servers: Server[], rules: PruneRules, images?: string[]): PruneDecision {
+  const keepCount = rules.keep ?? (rules.olderThanMs === undefined ? 3 : 1);
+  const cutoff = rules.olderThanMs === undefined ? undefined : (rules.now ?? new Date()).getTime() - rules.olderThanMs;
   const why = new Map<string, string>();
   const mark = (v: string | undefined, reason: string) => {
     if (v && !why.has(v)) why.set(v, reason);
@@ -21,7 +33,8 @@ export function planPrune(versions: ImageVersion[], servers: Server[], keepCount
   for (const v of versions) byImage.set(v.image, [...(byImage.get(v.image) ?? []), v]);
   for (const list of byImage.values()) {
     list.sort(byNewest);
-    list.slice(0, keepCount).forEach((v) => mark(v.version, `one of the ${keepCount} newest`));
+    list.slice(0, keepCount).forEach((v) => mark(v.version, rules.keep === undefined && cutoff !== undefined ? 'the newest' : `one of the ${keepCount} newest`));
+    if (cutoff !== undefined) list.filter((v) => createdAt(v) >= cutoff).forEach((v) => mark(v.version, `younger than ${ageText(rules.olderThanMs!)}`));
   }
   // Its run removes it if a test fails, and `cleanup` if the run died.
   for (const v of versions) if (v.testing) mark(v.version, `being tested by run ${v.testing}`);
@@ -54,4 +67,16 @@ function depth(v: ImageVersion, byName: Map<string, ImageVersion>): number {
     p = next;
   }
   return d;
+}
+
+/** When a version was made: its recorded time, or its name's stamp. */
+function createdAt(v: ImageVersion): number {
+  const t = Date.parse(v.createdAt);
+  return Number.isNaN(t) ? (parseVersionName(v.version)?.date.getTime() ?? 0) : t;
+}
+
+function ageText(ms: number): string {
+  const units: [string, number][] = [['w', 7 * 86_400_000], ['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
+  const [unit, size] = units.find(([, size]) => ms % size === 0) ?? ['s', 1000];
+  return `${Math.round(ms / size)}${unit}`;
 }

@@ -16,7 +16,7 @@ import { ScriptError, UserFacingError } from '../core/errors.js';
 import { step, type EventSink } from '../core/events.js';
 import { listScripts, type ImageDirs } from '../images/inputs.js';
 import { versionName } from '../images/naming.js';
-import { LABELS, type ImageVersion, type ImageVersionMetadata, type Provider, type SourceImage } from '../providers/types.js';
+import { LABELS, type ImageVersion, type ImageVersionMetadata, type Provenance, type Provider, type SourceImage } from '../providers/types.js';
 import { generateKeyPair, waitForSsh, type SshSession } from '../ssh/client.js';
 import { asRoot, shellQuote } from './shell.js';
 import { listTests, runImageTests } from './image-tests.js';
@@ -31,6 +31,9 @@ export interface BuildRequest {
   source: SourceImage;
   parent: ImageVersionMetadata['parent'];
   inputHash: string;
+  /** What the chain's provider base resolved to (images/base-drift.ts). */
+  baseId?: string;
+  provenance?: Provenance;
   toolVersion: string;
   runId: string;
   /** Environment for the scripts. */
@@ -135,6 +138,8 @@ async function runPipeline(req: BuildRequest, signal: AbortSignal, cleanup: Clea
     createdAt: new Date().toISOString(),
     // Saved marked: nothing chooses it until its tests pass (images/choice.ts).
     ...(tests.length ? { testing: req.runId } : {}),
+    ...(req.baseId ? { baseId: req.baseId } : {}),
+    ...(req.provenance ? { provenance: req.provenance } : {}),
   };
   await req.journal?.add({ kind: 'snapshot', name: version, labels });
   const result = await step(events, 'snapshot', `saving ${version}`, () => provider.snapshotMachine(machine, meta, signal));

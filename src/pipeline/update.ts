@@ -10,6 +10,8 @@ import { imageDirs, type ProjectConfig } from '../config/load.js';
 import { DEFAULT_TEST_TIMEOUT_S } from '../config/schema.js';
 import { inputHash } from '../images/inputs.js';
 import { describePassedOver, latestUsable } from '../images/choice.js';
+import { rebuildDecision } from '../images/base-drift.js';
+import { gitState, provenanceOf, type GitState } from '../images/provenance.js';
 import type { ImageVersion, ImageVersionMetadata, Provider, SourceImage } from '../providers/types.js';
 import { buildImage } from './pipeline.js';
 import { semaphore } from '../core/semaphore.js';
@@ -44,6 +46,8 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
   const taken = new Set(versions.map((v) => v.version));
   const outcomes = new Map<string, Promise<BuildOutcome>>();
   const limit = semaphore(Math.max(1, opts.parallel));
+  // Asked once per command: every version built now records the same commit.
+  let git: Promise<GitState> | undefined;
   // Outcomes in the order their per-image lines were printed, so that the summary reads the same way.
   const finished: BuildOutcome[] = [];
   const settle = (outcome: BuildOutcome): BuildOutcome => {
@@ -72,6 +76,8 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
         let source: SourceImage;
         let parent: ImageVersionMetadata['parent'];
         let parentKey: string;
+        let base: { ref: string; identity: string } | undefined;
+        let baseId: string | undefined;
         if (parentImage) {
           const { version: parentVersion, passedOver } = latest(parentImage);
           if (!parentVersion) {
@@ -85,23 +91,32 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
           source = { kind: 'version', version: parentVersion };
           parent = { kind: 'image', image: parentImage, version: parentVersion.version };
           parentKey = `image:${parentVersion.version}`;
+          // The chain's base: a child records what its parent was built on.
+          baseId = parentVersion.baseId;
         } else {
           const ref = imageConfig['base-image'];
           parent = { kind: 'base', ref };
           parentKey = `base:${ref}`;
-          source = await provider.prepareBase(ref, opts.signal);
+          const prepared = await provider.prepareBase(ref, opts.signal);
+          source = prepared;
+          base = { ref, identity: prepared.identity };
+          baseId = prepared.identity;
         }
         const dirs = imageDirs(config, image);
         const hash = await inputHash({ imageConfig, dirs, parent: parentKey });
         const { version: current, passedOver: revoked } = latest(image);
-        if (!opts.force && current?.inputHash === hash) {
-          events.emit({ type: 'info', message: `${image} is up to date: ${current.version} was built from the same inputs (use --force to rebuild)` });
+        const decision = rebuildDecision(current, hash, base);
+        if (!opts.force && !decision.rebuild && current) {
+          events.emit({ type: 'info', message: `${image} is up to date: ${decision.why} (use --force to rebuild)` });
           return settle({ image, status: 'skipped', version: current, reason: 'inputs unchanged' });
         }
         if (!opts.force) {
           const note = revoked.length ? ` (${describePassedOver(revoked)})` : '';
-          events.emit({ type: 'info', message: current ? `${image}: inputs changed since ${current.version}${note}` : `${image}: no version yet${note}` });
+          events.emit({ type: 'info', message: `${image}: ${decision.why}${note}` });
         }
+        const options = imageConfig.size ? { size: imageConfig.size } : undefined;
+        git ??= gitState(config.projectDir);
+        const provenance = await provenanceOf(await git, dirs, provider.sizeOf(options));
         const journal = await RunJournal.open(config.project, provider.name, runId);
         const version = await buildImage({
           journal,
@@ -112,13 +127,15 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
           source,
           parent,
           inputHash: hash,
+          baseId,
+          provenance,
           toolVersion: opts.toolVersion,
           runId,
           env: imageConfig.env,
           buildTimeoutMs: imageConfig['build-timeout'] * 1000,
           scriptTimeoutMs: imageConfig['script-timeout'] * 1000,
           testTimeoutMs: (imageConfig['test-timeout'] ?? DEFAULT_TEST_TIMEOUT_S) * 1000,
-          options: imageConfig.size ? { size: imageConfig.size } : undefined,
+          options,
           regions: imageConfig.regions,
           events,
           signal: opts.signal,

@@ -40,11 +40,16 @@ export interface BaseImage {
   /** Whether it is ready now (locally: built or downloaded already). */
   ready: boolean;
   sizeBytes?: number;
+  /** What the ref resolves to now (images/base-drift.ts compares it with a version's baseId); unknown until ready. */
+  id?: string;
+  /** When the base behind the ref was built or published (ISO 8601), when the provider says. */
+  createdAt?: string;
 }
 
 /** Where a builder or a server boots from. */
 export type SourceImage =
-  | { kind: 'base'; ref: string; id: string }
+  /** `id` is what a machine boots (an image id, a local disk); `identity` what the ref resolved to, recorded as a version's baseId. */
+  | { kind: 'base'; ref: string; id: string; identity: string }
   | { kind: 'version'; version: ImageVersion };
 
 export interface ImageVersionMetadata {
@@ -66,6 +71,28 @@ export interface ImageVersionMetadata {
   testing?: string;
   /** Taken out of use by `provisional image revoke` (why, and when: ISO 8601, UTC). */
   revoked?: { reason: string; at: string };
+  /**
+   * The provider's identity of the base at the bottom of the chain when this version was built (a
+   * DigitalOcean image id, an AMI id, a Hetzner image id, a local base's digest). Absent on versions
+   * built before it was recorded: their base counts as unknown, never as moved.
+   */
+  baseId?: string;
+  /** Where the version came from; absent on versions built before it was recorded. */
+  provenance?: Provenance;
+}
+
+/** What `provisional image show` prints about a version's origin. */
+export interface Provenance {
+  /** The project's git commit, when the project is in a git work tree. */
+  commit?: string;
+  /** Whether that tree had uncommitted changes. */
+  dirty?: boolean;
+  /** The builder's size in the provider's words (a droplet slug, an instance type, local memory and CPUs). */
+  builderSize?: string;
+  /** The image's scripts, in the order they ran. */
+  scripts: string[];
+  /** The image's tests (config/provisional/<image>/tests), in the order they ran. */
+  tests: string[];
 }
 
 /** A change to a stored version's marks: a value sets the mark, null lifts it, absent leaves it. */
@@ -218,7 +245,19 @@ export interface Provider {
   listImageVersions(signal: AbortSignal): Promise<ImageVersion[]>;
 
   /** Make a base ready to boot (the local provider builds or downloads it on first use). */
-  prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage>;
+  prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage & { kind: 'base' }>;
+  /**
+   * What a base ref resolves to now (the `identity` prepareBase would give), without making
+   * anything; undefined when it is not ready (a local base not built yet).
+   */
+  resolveBase(ref: string, signal: AbortSignal): Promise<string | undefined>;
+  /**
+   * Build the base behind `ref` again from current packages (`provisional base update`; providers
+   * that build their bases: local). The previous build stays for the versions built on it.
+   */
+  updateBase?(ref: string, signal: AbortSignal): Promise<{ previous?: string; current: string; createdAt: string }>;
+  /** The size a machine launched with these options runs at, in the provider's words (recorded as a version's builder size). */
+  sizeOf(options: LaunchOptions | undefined): string;
 
   /** Start a machine; resolves once the provider reports it running with an SSH endpoint. */
   launchMachine(req: LaunchRequest, signal: AbortSignal): Promise<Machine>;

@@ -133,7 +133,14 @@ export function providerContract(
      * Build a version the way the pipeline does: ssh, write, clean, power off, stop, snapshot,
      * destroy. The builder (launched with `options`) is checked first: labels, image, size.
      */
-    async function buildVersion(source: SourceImage, script: string, version: string, parent: ImageVersionMetadata['parent'], options?: LaunchOptions, marks?: Pick<ImageVersionMetadata, 'testing'>): Promise<ImageVersion> {
+    async function buildVersion(
+      source: SourceImage,
+      script: string,
+      version: string,
+      parent: ImageVersionMetadata['parent'],
+      options?: LaunchOptions,
+      extra: Partial<ImageVersionMetadata> = {},
+    ): Promise<ImageVersion> {
       const key = freshKey();
       const builder = await launch(`provisional-build-${image}-${run}`, source, key, 'builder', options);
       const ssh = await waitForSsh(builder.ssh, key.privateKey, sshTimeoutMs);
@@ -142,7 +149,7 @@ export function providerContract(
       assert.equal(result.code, 0, `the build commands failed: ${result.stderr}`);
       await powerOff(ssh);
       await provider.stopMachine(builder, signal);
-      const saved = await provider.snapshotMachine(builder, meta(version, parent, marks), signal);
+      const saved = await provider.snapshotMachine(builder, { ...meta(version, parent), ...extra }, signal);
       versions.push(saved);
       await destroy(builder);
       return saved;
@@ -179,10 +186,24 @@ export function providerContract(
       const listed = bases.find((b) => b.ref === opts.baseRef);
       assert.ok(listed, `${opts.baseRef} is listed`);
       assert.equal(listed.ready, true);
+      // What the ref resolves to (recorded as versions' baseId, compared by image update): the same however asked.
+      assert.equal(base.kind === 'base' && typeof base.identity, 'string');
+      assert.equal(await provider.resolveBase(opts.baseRef, signal), base.kind === 'base' ? base.identity : undefined);
+      assert.equal(listed.id, base.kind === 'base' ? base.identity : undefined, 'the listed base carries its current id');
+      assert.equal(await provider.resolveBase(`no-such-base-${run}`, signal), undefined, 'an unknown base resolves to nothing');
+    });
+
+    it('names the size of a machine launched with given options (a version records its builder size)', () => {
+      const [small, large] = opts.sizes.map((o) => provider.sizeOf(o));
+      assert.match(small!, /\S/);
+      assert.notEqual(small, large, 'two sizes are named apart');
+      assert.match(provider.sizeOf(undefined), /\S/, 'the default size has a name');
     });
 
     it('builds a version from the base: launch, SSH with the launch key, power off, stop, snapshot', stepTimeout, async () => {
-      first = await buildVersion(base, `echo ${marker} > /root/contract-marker`, `${image}-20260101000001`, { kind: 'base', ref: opts.baseRef });
+      const provenance = { commit: 'c0ffee'.repeat(6) + 'c0ff', dirty: true, builderSize: provider.sizeOf(undefined), scripts: Array.from({ length: 60 }, (_, i) => `${10 + i}-script-with-a-long-name.sh`), tests: ['10-smoke'] };
+      const baseId = base.kind === 'base' ? base.identity : 'none';
+      first = await buildVersion(base, `echo ${marker} > /root/contract-marker`, `${image}-20260101000001`, { kind: 'base', ref: opts.baseRef }, undefined, { baseId, provenance });
       assert.equal(first.image, image);
       assert.equal(first.version, `${image}-20260101000001`);
       assert.equal(first.status, 'available');
@@ -192,6 +213,13 @@ export function providerContract(
       assert.equal(listed.inputHash, first.inputHash);
       assert.equal(listed.toolVersion, 'contract');
       assert.equal(listed.id, first.id);
+      // The base id and the provenance are stored at the provider (tags cut to EC2's limits, a description, a file).
+      assert.equal(listed.baseId, base.kind === 'base' ? base.identity : undefined);
+      assert.equal(listed.provenance?.commit, 'c0ffee'.repeat(6) + 'c0ff');
+      assert.equal(listed.provenance?.dirty, true);
+      assert.equal(listed.provenance?.builderSize, provider.sizeOf(undefined));
+      assert.deepEqual(listed.provenance?.tests, ['10-smoke']);
+      assert.equal(listed.provenance?.scripts[0], '10-script-with-a-long-name.sh');
     });
 
     it('destroying a builder leaves nothing of it', async () => {

@@ -91,7 +91,7 @@ describe('prune', () => {
     const base0 = version('base', '20251201000000');
     const appOld = version('app', '20251202000000', base0.version);
     const servers = [server('app1.staging', 'app', app3.version)];
-    const d = planPrune([base0, base1, appOld, app1, app2, app3, app4], servers, 1);
+    const d = planPrune([base0, base1, appOld, app1, app2, app3, app4], servers, { keep: 1 });
     assert.deepEqual(d.remove.map((v) => v.version).sort(), [app1.version, appOld.version, base0.version].sort());
     // a child is deleted before the version it is built on
     assert.ok(d.remove.findIndex((v) => v === appOld) < d.remove.findIndex((v) => v === base0));

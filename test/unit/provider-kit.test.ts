@@ -5,7 +5,7 @@ import { EXIT, UserFacingError } from '../../src/core/errors.js';
 import { refuseIfBuiltOn } from '../../src/images/dependents.js';
 import { machineHandles } from '../../src/providers/kit/handle.js';
 import { groupRequests, launchBatch, shareKeyOf, type BatchLauncher } from '../../src/providers/kit/launch.js';
-import { labelChanges, metadataFromDescription, metadataFromLabels, metadataToDescription, metadataToLabels, patchMetadata } from '../../src/providers/kit/metadata.js';
+import { fitProvenance, labelChanges, metadataFromDescription, metadataFromLabels, metadataToDescription, metadataToLabels, patchMetadata, PROVENANCE_TAGS, TAG_VALUE_MAX } from '../../src/providers/kit/metadata.js';
 import { readLaunchOptions } from '../../src/providers/kit/options.js';
 import { awsLaunchOptionsSchema } from '../../src/providers/aws/settings.js';
 import { digitalOceanLaunchOptionsSchema } from '../../src/providers/digitalocean/settings.js';
@@ -14,7 +14,7 @@ import { endpointName, nextHolder, refOf, theOneMachine } from '../../src/provid
 
 const req = (name: string, image: string, size: string): LaunchRequest => ({
   name,
-  source: { kind: 'base', ref: image, id: image },
+  source: { kind: 'base', ref: image, id: image, identity: image },
   authorizedKey: 'ssh-ed25519 AAAA test',
   labels: { 'provisional-image': image },
   options: { size },
@@ -115,6 +115,38 @@ describe('kit: version metadata', () => {
     assert.equal(metadataFromLabels({ ...metadataToLabels(meta, 'p'), 'provisional-version': 'app-latest' }, 'p'), undefined);
     assert.equal(metadataFromDescription('provisional:{not json', 'p'), undefined);
     assert.equal(metadataFromDescription('a user snapshot', 'p'), undefined);
+  });
+
+  it('carries the base id and the provenance; versions without them (older ones) still parse', () => {
+    const full: ImageVersionMetadata = {
+      ...meta,
+      baseId: 'ami-0123456789abcdef0',
+      provenance: { commit: 'c'.repeat(40), dirty: true, builderSize: 't3.micro', scripts: ['10-a.sh', '20-b.sh'], tests: ['10-smoke'] },
+    };
+    assert.deepEqual(metadataFromLabels(metadataToLabels(full, 'p'), 'p'), full);
+    assert.deepEqual(metadataFromDescription(metadataToDescription(full, 'p'), 'p'), full);
+    const old = metadataFromLabels(metadataToLabels(meta, 'p'), 'p')!;
+    assert.equal(old.baseId, undefined);
+    assert.equal(old.provenance, undefined);
+    // A malformed provenance is dropped, never the version.
+    const broken = metadataFromLabels({ ...metadataToLabels(full, 'p'), 'provisional-provenance': '{"scripts": 3' }, 'p');
+    assert.equal(broken?.version, meta.version);
+    assert.equal(broken?.provenance, undefined);
+  });
+
+  it('as tags, fits EC2: values of at most 256 characters, the provenance in at most PROVENANCE_TAGS tags', () => {
+    const scripts = Array.from({ length: 400 }, (_, i) => `${String(i).padStart(3, '0')}-a-rather-long-script-name.sh`);
+    const labels = metadataToLabels({ ...meta, baseId: 'x', provenance: { commit: 'c'.repeat(40), scripts, tests: ['t1'] } }, 'p');
+    assert.ok(Object.values(labels).every((v) => v.length <= TAG_VALUE_MAX));
+    const parts = Object.keys(labels).filter((k) => k.startsWith('provisional-provenance'));
+    assert.ok(parts.length > 1 && parts.length <= PROVENANCE_TAGS, `${parts.length} provenance tags`);
+    assert.ok(Object.keys(labels).length <= 50);
+    const back = metadataFromLabels(labels, 'p')!.provenance!;
+    assert.deepEqual(back.scripts.slice(0, 3), scripts.slice(0, 3));
+    assert.match(back.scripts.at(-1)!, /^… \(\d+ more\)$/);
+    assert.equal(back.scripts.length - 1 + Number(/\d+/.exec(back.scripts.at(-1)!)![0]), 400);
+    assert.deepEqual(back.tests, ['t1']);
+    assert.deepEqual(fitProvenance({ scripts: ['a'], tests: [] }, 1000), { scripts: ['a'], tests: [] });
   });
 });
 

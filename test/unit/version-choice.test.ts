@@ -99,7 +99,7 @@ describe('choice of version with revocations', () => {
   });
 
   it('prune: the rollback target it keeps is the one a rollback would use; a version being tested stays', () => {
-    const d = planPrune([v1, v2, v3revoked, v4testing, version('app', '20260106000000')], [server('app1.staging', 'app-20260106000000')], 1);
+    const d = planPrune([v1, v2, v3revoked, v4testing, version('app', '20260106000000')], [server('app1.staging', 'app-20260106000000')], { keep: 1 });
     const kept = Object.fromEntries(d.keep.map((k) => [k.version.version, k.why]));
     assert.match(kept[v2.version] ?? '', /rollback target of app1.staging/);
     assert.match(kept[v4testing.version] ?? '', /being tested by run run42/);

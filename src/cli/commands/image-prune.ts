@@ -1,16 +1,19 @@
-/** `provisional image prune [NAME] --keep N`: delete old versions that nothing needs. */
+/** `provisional image prune [NAME] [--keep N] [--older-than AGE]`: delete old versions that nothing needs. */
 import { environmentState } from '../../deploy/environment.js';
 import { planPrune } from '../../images/prune.js';
 import { UsageError } from '../../core/errors.js';
+import { parseDuration } from '../../core/duration-text.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';
 
-export async function run(ctx: CommandContext, name: string | undefined, opts: { keep: number; dryRun: boolean }): Promise<number> {
+export async function run(ctx: CommandContext, name: string | undefined, opts: { keep?: number; olderThan?: string; dryRun: boolean }): Promise<number> {
+  // Read before anything is asked or changed: a bad age exits 2 with nothing done.
+  const olderThanMs = opts.olderThan === undefined ? undefined : parseDuration(opts.olderThan, '--older-than');
   const config = await loadProject(ctx);
   if (name && !config.graph.has(name)) throw new UsageError(`no image "${name}" in ${config.file}`);
   const provider = await openProvider(ctx, config);
   try {
     const { servers, versions } = await environmentState(provider, config, undefined, ctx.signal);
-    const decision = planPrune(versions, servers, opts.keep, name ? [name] : undefined);
+    const decision = planPrune(versions, servers, { keep: opts.keep, olderThanMs }, name ? [name] : undefined);
     if (!opts.dryRun) {
       for (const v of decision.remove) {
         await provider.deleteImageVersion(v, ctx.signal);

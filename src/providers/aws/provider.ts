@@ -23,6 +23,7 @@ import {
   type BaseImage,
   type ImageVersion,
   type ImageVersionMetadata,
+  type LaunchOptions,
   type LaunchRequest,
   type Machine,
   type Provider,
@@ -77,16 +78,31 @@ export class AwsProvider implements Provider {
   async listBaseImages(signal: AbortSignal): Promise<BaseImage[]> {
     const ref = '136693071363/debian-12-amd64-*';
     const debian = await this.amis.resolve(ref, signal).catch(() => undefined);
-    return debian ? [{ ref, description: `Debian 12 (newest: ${debian.ImageId} ${debian.Name})`, ready: true }] : [];
+    return debian ? [{ ref, description: `Debian 12 (newest: ${debian.ImageId} ${debian.Name})`, ready: true, id: debian.ImageId, createdAt: debian.CreationDate }] : [];
   }
 
   listImageVersions(signal: AbortSignal): Promise<ImageVersion[]> {
     return this.amis.listVersions(signal);
   }
 
-  async prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage> {
+  /** `OWNER/NAME-PATTERN` resolves to the newest matching AMI now: a new Debian release is a new AMI id. */
+  async prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage & { kind: 'base' }> {
     const ami = await this.amis.resolve(ref, signal);
-    return { kind: 'base', ref, id: ami.ImageId! };
+    return { kind: 'base', ref, id: ami.ImageId!, identity: ami.ImageId! };
+  }
+
+  async resolveBase(ref: string, signal: AbortSignal): Promise<string | undefined> {
+    return this.amis.resolve(ref, signal).then(
+      (ami) => ami.ImageId,
+      (err) => {
+        if (err instanceof UsageError) return undefined;
+        throw err;
+      },
+    );
+  }
+
+  sizeOf(options: LaunchOptions | undefined): string {
+    return options?.size ?? this.settings['instance-type'];
   }
 
   launchMachine(req: LaunchRequest, signal: AbortSignal): Promise<Machine> {

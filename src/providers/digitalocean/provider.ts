@@ -20,6 +20,7 @@ import {
   type BaseImage,
   type ImageVersion,
   type ImageVersionMetadata,
+  type LaunchOptions,
   type LaunchRequest,
   type Machine,
   type Provider,
@@ -77,7 +78,7 @@ export class DigitalOceanProvider implements Provider {
     const images = await this.api.list('/v2/images', 'images', { operation: 'list distribution images', query: { type: 'distribution' }, signal, schema: imageSchema });
     return images
       .filter((i) => i.slug)
-      .map((i) => ({ ref: i.slug!, description: `${i.distribution} ${i.name}`.trim(), ready: i.status === undefined || i.status === 'available' }))
+      .map((i) => ({ ref: i.slug!, description: `${i.distribution} ${i.name}`.trim(), ready: i.status === undefined || i.status === 'available', id: String(i.id), createdAt: i.created_at }))
       .sort((a, b) => a.ref.localeCompare(b.ref));
   }
 
@@ -85,16 +86,25 @@ export class DigitalOceanProvider implements Provider {
     return this.snapshots.listVersions(signal);
   }
 
-  async prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage> {
+  /** A distribution slug resolves to the image id behind it now (DigitalOcean publishes a new image behind the slug for updates). */
+  async prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage & { kind: 'base' }> {
+    const id = await this.resolveBase(ref, signal);
+    if (!id) throw new UserFacingError(`DigitalOcean has no image "${ref}"`, { exitCode: 2, hint: 'see the base images in: provisional image list' });
+    return { kind: 'base', ref, id, identity: id };
+  }
+
+  async resolveBase(ref: string, signal: AbortSignal): Promise<string | undefined> {
     try {
       const { body } = await this.api.request('GET', `/v2/images/${encodeURIComponent(ref)}`, { operation: `find image ${ref}`, signal, schema: z.looseObject({ image: imageSchema }) });
-      return { kind: 'base', ref, id: String(body.image.id) };
+      return String(body.image.id);
     } catch (err) {
-      if (err instanceof ProviderError && err.status === 404) {
-        throw new UserFacingError(`DigitalOcean has no image "${ref}"`, { exitCode: 2, hint: 'see the base images in: provisional image list' });
-      }
+      if (err instanceof ProviderError && err.status === 404) return undefined;
       throw err;
     }
+  }
+
+  sizeOf(options: LaunchOptions | undefined): string {
+    return options?.size ?? this.settings.size;
   }
 
   launchMachine(req: LaunchRequest, signal: AbortSignal): Promise<Machine> {

@@ -33,6 +33,7 @@ export const imageSchema = z.looseObject({
   name: z.string().nullable(),
   description: z.string(),
   image_size: z.number().nullable().optional(),
+  created: z.string().optional(),
   labels: z.record(z.string(), z.string()),
 });
 export type Image = z.output<typeof imageSchema>;

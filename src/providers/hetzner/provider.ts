@@ -19,7 +19,7 @@ import { launchBatch, launchOne, shareKeyOf, type BatchLauncher } from '../kit/l
 import { metadataFromDescription, metadataToDescription, patchMetadata } from '../kit/metadata.js';
 import { readLaunchOptions } from '../kit/options.js';
 import { durations, waitForBatch } from '../kit/wait.js';
-import { LABELS, type BaseImage, type ImageVersion, type ImageVersionMetadata, type LaunchRequest, type Machine, type Provider, type ProviderContext, type Server, type SourceImage, type VersionMetadataPatch } from '../types.js';
+import { LABELS, type BaseImage, type ImageVersion, type ImageVersionMetadata, type LaunchOptions, type LaunchRequest, type Machine, type Provider, type ProviderContext, type Server, type SourceImage, type VersionMetadataPatch } from '../types.js';
 import { actionSchema, HetznerApi, imageSchema, serverSchema, sshKeySchema, type Action, type Image, type Server as HetznerServer } from './api.js';
 import { hetznerLaunchOptionsSchema, resolveToken, TOKEN_VARIABLE, type HetznerSettings } from './settings.js';
 
@@ -50,7 +50,7 @@ export class HetznerProvider implements Provider {
 
   async listBaseImages(signal: AbortSignal): Promise<BaseImage[]> {
     const images = await this.api.list('/images', 'images', { operation: 'list system images', query: { type: 'system' }, signal, schema: imageSchema });
-    return images.filter((i) => i.name).map((i) => ({ ref: i.name!, description: i.description, ready: i.status === 'available' })).sort((a, b) => a.ref.localeCompare(b.ref));
+    return images.filter((i) => i.name).map((i) => ({ ref: i.name!, description: i.description, ready: i.status === 'available', id: String(i.id), createdAt: i.created })).sort((a, b) => a.ref.localeCompare(b.ref));
   }
 
   async listImageVersions(signal: AbortSignal): Promise<ImageVersion[]> {
@@ -70,11 +70,21 @@ export class HetznerProvider implements Provider {
     return { ...meta, id: String(image.id), status, sizeBytes: image.image_size ? Math.round(image.image_size * 1024 ** 3) : undefined };
   }
 
-  async prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage> {
+  /** A system image name resolves to the image id behind it now (a new build of it is a new id). */
+  async prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage & { kind: 'base' }> {
+    const id = await this.resolveBase(ref, signal);
+    if (!id) throw new UserFacingError(`Hetzner Cloud has no system image "${ref}"`, { exitCode: 2, hint: 'see the base images in: provisional image list' });
+    return { kind: 'base', ref, id, identity: id };
+  }
+
+  async resolveBase(ref: string, signal: AbortSignal): Promise<string | undefined> {
     const query = /^\d+$/.test(ref) ? { type: 'system' } : { type: 'system', name: ref };
     const found = (await this.api.list('/images', 'images', { operation: `find image ${ref}`, query, signal, schema: imageSchema })).find((i) => i.name === ref || String(i.id) === ref);
-    if (!found) throw new UserFacingError(`Hetzner Cloud has no system image "${ref}"`, { exitCode: 2, hint: 'see the base images in: provisional image list' });
-    return { kind: 'base', ref, id: String(found.id) };
+    return found ? String(found.id) : undefined;
+  }
+
+  sizeOf(options: LaunchOptions | undefined): string {
+    return options?.size ?? this.settings['server-type'];
   }
 
   launchMachine(req: LaunchRequest, signal: AbortSignal): Promise<Machine> {

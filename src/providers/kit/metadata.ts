@@ -13,10 +13,24 @@
  * well-formed, and a parent is parsed by images/naming.ts, the one parser of version names.
  * Label values here are free text (EC2 tags); a cloud with stricter label values (Hetzner: 63
  * characters of [A-Za-z0-9._-]) keeps the metadata in a description instead.
+ *
+ * The base id and the provenance are optional, so that versions built before they were recorded
+ * still parse; a malformed provenance is dropped, never the version. As tags, the provenance is
+ * JSON cut into values of at most 256 characters (EC2's limit) under `provisional-provenance`,
+ * `provisional-provenance-2`, ...: at most PROVENANCE_TAGS of them (EC2 allows 50 tags a
+ * resource), the longest script and test lists shortened to fit.
  */
 import { z } from 'zod';
 import { parseVersionName } from '../../images/naming.js';
-import { LABELS, type ImageVersionMetadata, type VersionMetadataPatch } from '../types.js';
+import { LABELS, type ImageVersionMetadata, type Provenance, type VersionMetadataPatch } from '../types.js';
+
+const provenanceSchema = z.object({
+  commit: z.string().optional(),
+  dirty: z.boolean().optional(),
+  builderSize: z.string().optional(),
+  scripts: z.array(z.string()),
+  tests: z.array(z.string()),
+});
 
 export const versionMetadataSchema = z.object({
   project: z.string().min(1),
@@ -31,6 +45,8 @@ export const versionMetadataSchema = z.object({
   createdAt: z.string(),
   testing: z.string().min(1).optional(),
   revoked: z.object({ reason: z.string(), at: z.string().min(1) }).optional(),
+  baseId: z.string().min(1).optional().catch(undefined),
+  provenance: provenanceSchema.optional().catch(undefined),
 });
 
 /** Label keys of the metadata beside LABELS.project/image/version. */
@@ -42,18 +58,25 @@ export const META_LABELS = {
   testing: 'provisional-testing',
   revokedAt: 'provisional-revoked-at',
   revokedReason: 'provisional-revoked-reason',
+  baseId: 'provisional-base-id',
+  provenance: 'provisional-provenance',
 } as const;
+
+/** EC2: 256 characters a tag value; and no more than this many tags for the provenance (of 50 a resource). */
+export const TAG_VALUE_MAX = 256;
+export const PROVENANCE_TAGS = 8;
 
 const DESCRIPTION_PREFIX = 'provisional:';
 
 function ours(value: unknown, project: string): ImageVersionMetadata | undefined {
   const parsed = versionMetadataSchema.safeParse(value);
   if (!parsed.success || parsed.data.project !== project) return undefined;
-  const { project: _project, ...meta } = parsed.data;
-  // Absent marks are absent keys, so that metadata compares equal however it travelled.
+  const { project: _project, baseId, provenance, ...meta } = parsed.data;
+  // Absent marks are absent keys, so that metadata compares equal however it travelled; and a
+  // version built before the base id and provenance were recorded reads back as it was written.
   if (meta.testing === undefined) delete meta.testing;
   if (meta.revoked === undefined) delete meta.revoked;
-  return meta;
+  return { ...meta, ...(baseId ? { baseId } : {}), ...(provenance ? { provenance } : {}) };
 }
 
 /** The metadata with the patch's marks set (a value) or lifted (null); the rest unchanged. */
@@ -83,7 +106,48 @@ export function metadataToLabels(meta: ImageVersionMetadata, project: string): R
     [META_LABELS.createdAt]: meta.createdAt,
     ...(meta.testing ? { [META_LABELS.testing]: meta.testing } : {}),
     ...(meta.revoked ? { [META_LABELS.revokedAt]: meta.revoked.at, [META_LABELS.revokedReason]: meta.revoked.reason } : {}),
+    ...(meta.baseId ? { [META_LABELS.baseId]: meta.baseId } : {}),
+    ...(meta.provenance ? provenanceToLabels(meta.provenance) : {}),
   };
+}
+
+function provenanceKey(index: number): string {
+  return index === 0 ? META_LABELS.provenance : `${META_LABELS.provenance}-${index + 1}`;
+}
+
+function provenanceToLabels(provenance: Provenance): Record<string, string> {
+  const text = JSON.stringify(fitProvenance(provenance, TAG_VALUE_MAX * PROVENANCE_TAGS));
+  const labels: Record<string, string> = {};
+  for (let i = 0; i * TAG_VALUE_MAX < text.length; i++) labels[provenanceKey(i)] = text.slice(i * TAG_VALUE_MAX, (i + 1) * TAG_VALUE_MAX);
+  return labels;
+}
+
+/** Shortens the longer of the script and test lists (ending it with "… (N more)") until the JSON fits. */
+export function fitProvenance(provenance: Provenance, maxChars: number): Provenance {
+  const fitted = { ...provenance, scripts: [...provenance.scripts], tests: [...provenance.tests] };
+  const dropped = { scripts: 0, tests: 0 };
+  const render = () => ({
+    ...fitted,
+    scripts: dropped.scripts ? [...fitted.scripts, `… (${dropped.scripts} more)`] : fitted.scripts,
+    tests: dropped.tests ? [...fitted.tests, `… (${dropped.tests} more)`] : fitted.tests,
+  });
+  while (JSON.stringify(render()).length > maxChars && (fitted.scripts.length || fitted.tests.length)) {
+    const list = fitted.scripts.length >= fitted.tests.length ? 'scripts' : 'tests';
+    fitted[list].pop();
+    dropped[list]++;
+  }
+  return render();
+}
+
+function provenanceFromLabels(labels: Record<string, string | undefined>): unknown {
+  let text = '';
+  for (let i = 0; labels[provenanceKey(i)] !== undefined; i++) text += labels[provenanceKey(i)];
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 export function metadataFromLabels(labels: Record<string, string | undefined>, project: string): ImageVersionMetadata | undefined {
@@ -102,6 +166,8 @@ export function metadataFromLabels(labels: Record<string, string | undefined>, p
       createdAt: labels[META_LABELS.createdAt] ?? '',
       testing: labels[META_LABELS.testing] || undefined,
       revoked: labels[META_LABELS.revokedAt] ? { at: labels[META_LABELS.revokedAt], reason: labels[META_LABELS.revokedReason] ?? '' } : undefined,
+      baseId: labels[META_LABELS.baseId],
+      provenance: provenanceFromLabels(labels),
     },
     project,
   );

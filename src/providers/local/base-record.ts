@@ -20,6 +20,8 @@ export interface BaseRecord {
   sizeBytes: number;
   /** Where it came from (mirror and suite, or URL and checksum). */
   source: Record<string, string>;
+  /** sha256 of the disk, `sha256:<hex>` (bases made before it was recorded have none). */
+  digest?: string;
   /** How long it took to build or download. */
   durationMs?: number;
 }

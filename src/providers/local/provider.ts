@@ -9,6 +9,7 @@ import {
   type BaseImage,
   type ImageVersion,
   type ImageVersionMetadata,
+  type LaunchOptions,
   type LaunchRequest,
   type Machine,
   type Provider,
@@ -19,7 +20,7 @@ import {
 } from '../types.js';
 import { chooseAccelerator } from './accelerator.js';
 import { readBaseRecord, type BootSpec } from './base-record.js';
-import { BaseStore } from './bases.js';
+import { BaseStore, baseIdentity } from './bases.js';
 import { machineDir } from './layout.js';
 import {
   OVERLAY,
@@ -77,9 +78,27 @@ export class LocalProvider implements Provider {
       .sort((a, b) => a.image.localeCompare(b.image) || b.version.localeCompare(a.version));
   }
 
-  async prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage> {
+  async prepareBase(ref: string, signal: AbortSignal): Promise<SourceImage & { kind: 'base' }> {
     const base = await this.bases.prepare(ref, signal);
-    return { kind: 'base', ref, id: base.boot.baseDisk };
+    return { kind: 'base', ref, id: base.boot.baseDisk, identity: baseIdentity(base.record) };
+  }
+
+  /** The digest of the base's current build; undefined until it is built (nothing is built here). */
+  async resolveBase(ref: string, signal: AbortSignal): Promise<string | undefined> {
+    throwIfAborted(signal);
+    if (!this.bases.refs().includes(ref)) return undefined;
+    const ready = await this.bases.ready(ref);
+    return ready && baseIdentity(ready.record);
+  }
+
+  sizeOf(options: LaunchOptions | undefined): string {
+    return `${options?.memory ?? this.settings.memory} MiB, ${options?.cpus ?? this.settings.cpus} vCPU`;
+  }
+
+  /** `provisional base update`: a new build of the base from current packages; the old one stays for the versions built on it. */
+  async updateBase(ref: string, signal: AbortSignal): Promise<{ previous?: string; current: string; createdAt: string }> {
+    const { previous, current } = await this.bases.update(ref, signal);
+    return { previous: previous && baseIdentity(previous.record), current: baseIdentity(current.record), createdAt: current.record.createdAt };
   }
 
   launchMachine(req: LaunchRequest, signal: AbortSignal): Promise<Machine> {
