@@ -103,6 +103,27 @@ export class Ec2Cloud {
     backend.onExit = (machine) => this.machineExited(machine);
   }
 
+  /**
+   * Debian publishes a new AMI of a series (`debian-12-amd64`, or the `OWNER/NAME-PATTERN` a
+   * client resolves) in every region: `debian-12-amd64-<today>-<next build>`, newer than every
+   * other, so the pattern resolves to it; the older AMIs stay, as Debian's do.
+   */
+  publishDebianImage(ref: string): { ref: string; name: string; regions: Record<string, { previous?: string; current: string }> } {
+    const series = ref.replace(/^\d+\//, '').replace(/-?\*$/, '');
+    if (!/^debian-\d+-(amd64|arm64)$/.test(series)) throw new Ec2Error('InvalidParameterValue', `${ref} is not a Debian AMI series (debian-12-amd64)`);
+    const regions: Record<string, { previous?: string; current: string }> = {};
+    let name = '';
+    for (const region of this.regions.values()) {
+      const ours = [...region.images.values()].filter((i) => i.ownerId === DEBIAN_OWNER_ID && i.name.startsWith(`${series}-`));
+      const newest = ours.sort((a, b) => b.creationDate.getTime() - a.creationDate.getTime())[0];
+      const build = Math.max(0, ...ours.map((i) => Number(i.name.split('-').at(-1)) || 0)) + 1;
+      const created = new Date(Math.max(Date.now(), (newest?.creationDate.getTime() ?? 0) + 1000));
+      name = `${series}-${created.toISOString().slice(0, 10).replaceAll('-', '')}-${build}`;
+      regions[region.name] = { previous: newest?.id, current: addDebianImage(region, name, this.backend.baseLayer, created).id };
+    }
+    return { ref, name, regions };
+  }
+
   region(name: string): RegionState {
     const region = this.regions.get(name);
     if (!region) throw new Ec2Error('AuthFailure', `Credential should be scoped to a valid region, not '${name}'.`, 401);
@@ -229,37 +250,41 @@ function createRegion(name: string, baseLayer: string): RegionState {
   });
   const group = { id: newId('sg'), name: 'default', description: 'default VPC security group', vpcId: vpc.id, ingress: [], tags: new Map() };
   region.groups.set(group.id, group);
-  for (const imageName of DEBIAN_IMAGES) {
-    const [, major, arch, date, build] = imageName.split('-');
-    const snapshot: Snapshot = {
-      id: newId('snap'),
-      ownerId: DEBIAN_OWNER_ID,
-      state: 'completed',
-      startTime: new Date(`${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T16:43:00.000Z`),
-      volumeId: 'vol-ffffffff',
-      volumeSize: 8,
-      description: `Debian ${major} (${date}-${build})`,
-      layer: baseLayer,
-      deleted: false,
-      tags: new Map(),
-    };
-    const image: Image = {
-      id: newId('ami'),
-      name: imageName,
-      description: `Debian ${major} (${date}-${build})`,
-      ownerId: DEBIAN_OWNER_ID,
-      public: true,
-      state: 'available',
-      creationDate: snapshot.startTime,
-      architecture: arch === 'arm64' ? 'arm64' : 'x86_64',
-      snapshotIds: [snapshot.id],
-      launchUserIds: [],
-      tags: new Map(),
-    };
-    region.snapshots.set(snapshot.id, snapshot);
-    region.images.set(image.id, image);
-  }
+  for (const imageName of DEBIAN_IMAGES) addDebianImage(region, imageName, baseLayer);
   return region;
+}
+
+/** A public Debian AMI named `debian-MAJOR-ARCH-DATE-BUILD` (and its snapshot), booting the Debian 12 layer. */
+function addDebianImage(region: RegionState, imageName: string, baseLayer: string, created?: Date): Image {
+  const [, major, arch, date, build] = imageName.split('-') as [string, string, string, string, string];
+  const snapshot: Snapshot = {
+    id: newId('snap'),
+    ownerId: DEBIAN_OWNER_ID,
+    state: 'completed',
+    startTime: created ?? new Date(`${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}T16:43:00.000Z`),
+    volumeId: 'vol-ffffffff',
+    volumeSize: 8,
+    description: `Debian ${major} (${date}-${build})`,
+    layer: baseLayer,
+    deleted: false,
+    tags: new Map(),
+  };
+  const image: Image = {
+    id: newId('ami'),
+    name: imageName,
+    description: `Debian ${major} (${date}-${build})`,
+    ownerId: DEBIAN_OWNER_ID,
+    public: true,
+    state: 'available',
+    creationDate: snapshot.startTime,
+    architecture: arch === 'arm64' ? 'arm64' : 'x86_64',
+    snapshotIds: [snapshot.id],
+    launchUserIds: [],
+    tags: new Map(),
+  };
+  region.snapshots.set(snapshot.id, snapshot);
+  region.images.set(image.id, image);
+  return image;
 }
 
 /** One operation: reads its parameters, changes the region, returns the answer's body. */

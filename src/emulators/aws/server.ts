@@ -215,6 +215,15 @@ export async function startEc2Emulator(opts: Ec2EmulatorOptions): Promise<Ec2Emu
       return send(200, cloud.faults);
     }
     if (path === '/_emulator/faults' && req.method === 'GET') return send(200, cloud.faults);
+    if (path === '/_emulator/base-images' && req.method === 'POST') {
+      const ref = (JSON.parse(body.toString('utf8') || '{}') as { ref?: unknown }).ref;
+      if (typeof ref !== 'string') return send(400, { error: 'POST /_emulator/base-images takes {"ref": "debian-12-amd64"}' });
+      try {
+        return send(200, cloud.publishDebianImage(ref));
+      } catch (err) {
+        return send(400, { error: (err as Error).message });
+      }
+    }
     send(404, { error: `no route ${req.method} ${path}` });
   }
 

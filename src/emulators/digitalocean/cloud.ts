@@ -117,6 +117,20 @@ export class Cloud {
     return image && image.status !== 'deleted' ? image : undefined;
   }
 
+  /**
+   * A new build of a distribution image: a new id behind the same slug, as DigitalOcean does when a
+   * distribution ships fixes; the old image leaves the public list (droplets made from it keep
+   * running). Same root file system: what changes for a client is the id the slug resolves to.
+   */
+  publishDistribution(slug: string): { ref: string; previous: string; current: string } {
+    const old = [...this.images.values()].find((i) => i.type === 'base' && i.slug === slug);
+    if (!old) throw unprocessable(`no distribution image ${slug}`);
+    const image: Image = { ...old, id: this.nextImage++, createdAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), regions: [...old.regions], tags: [] };
+    this.images.delete(old.id);
+    this.images.set(image.id, image);
+    return { ref: slug, previous: String(old.id), current: String(image.id) };
+  }
+
   async deleteImage(image: Image): Promise<void> {
     image.status = 'deleted';
     this.images.delete(image.id);

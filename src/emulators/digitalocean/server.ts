@@ -71,7 +71,7 @@ export async function startDigitalOceanEmulator(opts: DigitalOceanEmulatorOption
     const started = Date.now();
     const url = new URL(req.url ?? '/', baseUrl);
     const method = req.method ?? 'GET';
-    if (url.pathname.startsWith('/_emulator/')) return answerControl(req, res, url, faults, delays, requests);
+    if (url.pathname.startsWith('/_emulator/')) return answerControl(req, res, url, faults, delays, requests, (ref) => cloud.publishDistribution(ref));
     const requestId = randomUUID();
     const { route, params, pathKnown } = matchRoute(method, url.pathname);
     const auth = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();

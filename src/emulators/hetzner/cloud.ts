@@ -93,6 +93,19 @@ export class Cloud {
     return [...this.images.values()].find((i) => i.type === 'system' && i.name === ref);
   }
 
+  /**
+   * A new build of a system image: a new id under the same name (the old one is no longer listed;
+   * servers made from it keep running), as Hetzner does when it refreshes an image.
+   */
+  publishSystemImage(name: string): { ref: string; previous: string; current: string } {
+    const old = [...this.images.values()].find((i) => i.type === 'system' && i.name === name);
+    if (!old) throw invalidInput('name', `no system image ${name}`);
+    const image: Image = { ...old, id: this.nextImage++, created: now(), labels: {} };
+    this.images.delete(old.id);
+    this.images.set(image.id, image);
+    return { ref: name, previous: String(old.id), current: String(image.id) };
+  }
+
   async deleteImage(image: Image): Promise<void> {
     if (image.type === 'system') throw new HcloudError(403, 'forbidden', 'system images cannot be deleted');
     this.images.delete(image.id);

@@ -1,5 +1,7 @@
 /**
- * Test controls beside an emulator's API, under /_emulator/: faults, delays, the request log.
+ * Test controls beside an emulator's API, under /_emulator/: faults, delays, the request log, and
+ * publishing a new build of a base image behind the same name (`POST /_emulator/base-images`
+ * `{"ref": "debian-12-x64"}`), as clouds do when a distribution ships fixes.
  * No token, never counted, never rate limited.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -7,7 +9,18 @@ import type { Faults, FaultSettings } from './faults.js';
 import { readJsonBody, sendJson } from './json-http.js';
 import type { RequestLog } from './request-log.js';
 
-export async function answerControl(req: IncomingMessage, res: ServerResponse, url: URL, faults: Faults, delays: object, requests: RequestLog): Promise<void> {
+/** Publishes a new image behind a base's name; answers what it replaced and what it is now. */
+export type PublishBase = (ref: string) => { ref: string; previous: string; current: string };
+
+export async function answerControl(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  faults: Faults,
+  delays: object,
+  requests: RequestLog,
+  publishBase?: PublishBase,
+): Promise<void> {
   try {
     const body = (await readJsonBody(req)) as Record<string, unknown> | undefined;
     const path = url.pathname.replace(/\/$/, '');
@@ -28,6 +41,11 @@ export async function answerControl(req: IncomingMessage, res: ServerResponse, u
         return sendJson(res, 200, { delays });
       case 'GET /_emulator/requests':
         return sendJson(res, 200, { total: requests.total, counts: requests.counts(), statuses: requests.statuses() });
+      case 'POST /_emulator/base-images': {
+        const ref = body?.ref;
+        if (!publishBase || typeof ref !== 'string') return sendJson(res, 400, { id: 'bad_request', message: 'POST /_emulator/base-images takes {"ref": "<a base image name>"}' });
+        return sendJson(res, 200, publishBase(ref));
+      }
       case 'DELETE /_emulator/requests':
         requests.clear();
         return sendJson(res, 200, { total: 0 });
