@@ -1,11 +1,13 @@
 /**
  * The real CLI against real QEMU and real SSH, on the local provider: init, build images from
- * images, list, update (skip / rebuild only what changed), and failures that leave nothing behind.
+ * images, list, update (skip / rebuild only what changed), `image show` (the project's commit, the
+ * chain down to the base's digest), prune by age, and failures that leave nothing behind.
  * The debian-12 base is cached in the user's cache dir, so only the first run on a machine pays
  * for building it.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,7 @@ import { generateKeyPair, waitForSsh } from '../../src/ssh/client.js';
 let project: TempProject;
 let dataDir: string;
 let env: NodeJS.ProcessEnv;
+let commit = '';
 
 const cli = (...args: string[]) => runCli(args, { cwd: project.dir, env });
 
@@ -76,6 +79,12 @@ describe('CLI end to end on the local provider (QEMU)', { timeout: 40 * 60_000 }
   });
 
   it('image create base, then app from base', async () => {
+    // The project is a git work tree: its versions record the commit.
+    const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', ...args], { cwd: project.dir, encoding: 'utf8' }).trim();
+    git('init', '-q');
+    git('add', '.');
+    git('commit', '-qm', 'sample');
+    commit = git('rev-parse', 'HEAD');
     const base = await cli('image', 'create', 'base');
     assert.equal(base.code, 0, base.stderr);
     assert.match(base.stderr, /10-system\.sh/);
@@ -89,6 +98,25 @@ describe('CLI end to end on the local provider (QEMU)', { timeout: 40 * 60_000 }
     assert.deepEqual(versions.app![0]!.parent, { kind: 'image', image: 'base', version: versions.base![0]!.version });
     assert.match(versions.app![0]!.version, /^app-\d{14}$/);
     assertNothingLeftBehind();
+  });
+
+  it('image show: the commit, a clean tree, the builder size, the scripts, the chain down to the base and its digest', async () => {
+    const versions = await listVersions();
+    const [app, base] = [versions.app![0]!.version, versions.base![0]!.version];
+    const r = await cli('image', 'show', `app@${app}`, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as { version: ImageVersion; chain: Record<string, string | null>[]; base: { ref: string; recorded: string; current: string; state: string } };
+    assert.deepEqual(doc.version.provenance, { commit, dirty: false, builderSize: doc.version.provenance?.builderSize, scripts: ['10-app.sh'], tests: [] });
+    assert.match(doc.version.provenance!.builderSize!, /^\d+ MiB, \d+ vCPU$/);
+    assert.deepEqual(doc.chain.map((c) => c.version ?? c.base), [app, base, 'debian-12']);
+    // The base's identity: the digest of its disk (a base made before digests were kept: its build id).
+    assert.match(doc.base.recorded, /^(sha256:[0-9a-f]{64}|build-[0-9a-f-]{36})$/);
+    assert.deepEqual([doc.base.current, doc.base.state], [doc.base.recorded, 'same']);
+    const text = await cli('image', 'show', `app@${app}`);
+    assert.match(text.stdout, new RegExp(`^  commit: +${commit}$`, 'm'));
+    assert.match(text.stdout, /^ +debian-12 \(local base, id (sha256|build-)/m);
+    const list = await cli('image', 'list');
+    assert.match(list.stdout, /^  debian-12 .* yes \(.*\) +\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ +(sha256:[0-9a-f]{12}|build-)/m, 'the base with its build date and id');
   });
 
   it("the app image holds both base's and app's work, boots with fresh host keys and no build key", async () => {
@@ -188,17 +216,37 @@ describe('CLI end to end on the local provider (QEMU)', { timeout: 40 * 60_000 }
     rmSync(join(project.dir, 'config/provisional/db/scripts/50-slow.sh'));
   });
 
+  it('prune by age: --dry-run lists what would go; it keeps the newest and what a kept version is built on; a bad age exits 2', async () => {
+    const versions = await listVersions();
+    const [newApp, oldApp] = versions.app!.map((v) => v.version);
+    const bad = await cli('image', 'prune', '--older-than', '2 weeks');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--older-than: "2 weeks" is not a duration/);
+    const young = await cli('image', 'prune', '--older-than', '1h', '--dry-run', '--json');
+    assert.deepEqual(JSON.parse(young.stdout).wouldDelete, [], 'nothing is an hour old');
+    const dry = await cli('image', 'prune', '--older-than', '1s', '--dry-run', '--json');
+    assert.equal(dry.code, 0, dry.stderr);
+    const plan = JSON.parse(dry.stdout) as { wouldDelete: string[]; kept: { version: string; why: string }[] };
+    assert.deepEqual(plan.wouldDelete, [oldApp]);
+    assert.match(plan.kept.find((k) => k.version === versions.base![0]!.version)!.why, /the newest|built on it/);
+    assert.deepEqual((await listVersions()).app!.map((v) => v.version), [newApp, oldApp], '--dry-run deleted nothing');
+    const r = await cli('image', 'prune', '--older-than', '1s');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`deleted 1 version: ${oldApp}`));
+    assert.deepEqual((await listVersions()).app!.map((v) => v.version), [newApp]);
+  });
+
   it('image delete refuses a version that others are built on, and deletes a leaf', async () => {
     const versions = await listVersions();
     const base = versions.base![0]!.version;
     const refused = await cli('image', 'delete', `base@${base}`, '--yes');
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /cannot delete base-\d{14}: .* (is|are) built on it/);
-    const oldApp = versions.app![1]!.version;
-    const ok = await cli('image', 'delete', `app@${oldApp}`, '--yes');
+    const db = versions.db![0]!.version;
+    const ok = await cli('image', 'delete', `db@${db}`, '--yes');
     assert.equal(ok.code, 0, ok.stderr);
     const after = await listVersions();
-    assert.deepEqual(after.app!.map((v) => v.version), [versions.app![0]!.version]);
+    assert.deepEqual(after.db ?? [], []);
   });
 
   it('bad usage exits 2 and changes nothing', async () => {
