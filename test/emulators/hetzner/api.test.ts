@@ -290,4 +290,18 @@ describe('Hetzner emulator API', { timeout: 300_000 }, () => {
       await small.close();
     }
   });
+
+  test('base drift: POST /_emulator/base-images publishes a new image id behind the same system image name', async () => {
+    const before = (await api('GET', '/images?type=system&name=debian-12')).body.images[0];
+    const res = await fetch(`${emu.url}/_emulator/base-images`, { method: 'POST', body: JSON.stringify({ ref: 'debian-12' }) });
+    assert.equal(res.status, 200);
+    const published = (await res.json()) as { ref: string; previous: string; current: string };
+    assert.deepEqual([published.ref, published.previous], ['debian-12', String(before.id)]);
+    assert.notEqual(published.current, published.previous);
+    const after = await api('GET', '/images?type=system&name=debian-12');
+    assert.deepEqual(after.body.images.map((i: any) => String(i.id)), [published.current], 'the name resolves to the new image only');
+    assert.equal((await api('GET', `/images/${before.id}`)).status, 404);
+    const unknown = await fetch(`${emu.url}/_emulator/base-images`, { method: 'POST', body: JSON.stringify({ ref: 'debian-99' }) });
+    assert.equal(unknown.status, 400);
+  });
 });
