@@ -87,7 +87,7 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
                 : `run: provisional image create ${parentImage}   (or \`provisional image update\` to build every image in order)`,
             });
           }
-          if (passedOver.length) events.emit({ type: 'info', message: `${image}: building on ${parentVersion.version}, the newest version of ${parentImage} that is not revoked (${describePassedOver(passedOver)})` });
+          if (passedOver.length) events.emit({ type: 'info', message: `${image}: parent ${parentVersion.version}, the newest version of ${parentImage} that is not revoked (${describePassedOver(passedOver)})` });
           source = { kind: 'version', version: parentVersion };
           parent = { kind: 'image', image: parentImage, version: parentVersion.version };
           parentKey = `image:${parentVersion.version}`;

@@ -100,11 +100,38 @@ describe('CLI end to end on DigitalOcean (emulator)', { timeout: 30 * 60_000 }, 
     assertNoBuildLeftovers();
   });
 
+  it('a revoked parent is passed over: image update builds app on the newest base that is not revoked, and says so; restored, it is built on again', async () => {
+    assert.equal((await cli('image', 'create', 'base')).code, 0);
+    const [b2, b1] = await versionsOf('base');
+    const revoke = await cli('image', 'revoke', `base@${b2}`, '--reason', 'kernel regression');
+    assert.equal(revoke.code, 0, revoke.stderr);
+    assert.doesNotMatch(revoke.stderr, /still runs?/, 'no server runs a base version: no warning');
+    const parentOfNewest = async () => {
+      const doc = JSON.parse((await cli('image', 'list', '--json')).stdout) as { images: { name: string; versions: { parent: { version?: string } }[] }[] };
+      return doc.images.find((i) => i.name === 'app')!.versions[0]!.parent.version;
+    };
+    appendFileSync(join(project.dir, 'config/provisional/app/scripts/10-app.sh'), 'echo third >> /etc/app-edition\n');
+    const update = await cli('image', 'update', 'app');
+    assert.equal(update.code, 0, update.stderr);
+    assert.match(update.stderr, new RegExp(`app: parent ${b1}, the newest version of base that is not revoked \\(${b2} is revoked on [^\\n]*: kernel regression\\)`));
+    assert.match(update.stdout, /app: built app-\d{14}/);
+    assert.equal(await parentOfNewest(), b1);
+    assert.equal((await cli('image', 'restore', `base@${b2}`)).code, 0);
+    const again = await cli('image', 'update', 'app');
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /app: built app-\d{14}/, 'a new parent version is a new input');
+    assert.equal(await parentOfNewest(), b2);
+    assertNoBuildLeftovers();
+  });
+
   it('prune keeps what runs, destroy removes every droplet', async () => {
     const running = new Set((await servers()).map((s) => s.version));
     const prune = await cli('image', 'prune', '--keep', '1', '--json');
     assert.equal(prune.code, 0, prune.stderr);
-    for (const v of JSON.parse(prune.stdout).deleted as string[]) assert.ok(!running.has(v));
+    // The result document is the last line (NDJSON events come first).
+    const deleted = JSON.parse(prune.stdout.trim().split('\n').pop()!).deleted as string[];
+    assert.ok(deleted.length > 0, 'prune had something to delete');
+    for (const v of deleted) assert.ok(!running.has(v));
     const r = await cli('destroy', 'staging', '--yes');
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await servers(), []);

@@ -10,6 +10,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       name,
       base: config.images[name]!['base-image'],
       scripts: await listScripts(imageDirs(config, name).scriptsDir),
+      tests: await listScripts(imageDirs(config, name).testsDir!),
     })),
   );
   const environments = Object.entries(config.deployments).map(([name, imgs]) => ({
@@ -23,7 +24,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   const lines = [
     `${config.file}: valid`,
     `project ${config.project}, provider ${config.provider.name}`,
-    ...images.map((i) => `  image ${i.name} <- ${i.base} (${i.scripts.length} script${i.scripts.length === 1 ? '' : 's'})`),
+    ...images.map((i) => `  image ${i.name} <- ${i.base} (${i.scripts.length} script${i.scripts.length === 1 ? '' : 's'}${i.tests.length ? `, ${i.tests.length} test${i.tests.length === 1 ? '' : 's'}` : ''})`),
     ...environments.map((e) => `  environment ${e.name}: ${e.servers} server${e.servers === 1 ? '' : 's'}`),
   ];
   ctx.reporter.print(lines.join('\n'));

@@ -203,8 +203,18 @@ export class DigitalOceanProvider implements Provider {
       const found = existing.find((k) => k.public_key.split(/\s+/).slice(0, 2).join(' ') === body);
       if (found) ids.push(found.id);
       else {
-        const { body: created } = await this.api.request('POST', '/v2/account/keys', { operation: 'add a deploy key', body: { name: `provisional-${this.ctx.project}-${i}`, public_key: key }, signal, schema: keyAnswer });
-        ids.push(created.ssh_key.id);
+        const created = await this.api
+          .request('POST', '/v2/account/keys', { operation: 'add a deploy key', body: { name: `provisional-${this.ctx.project}-${i}`, public_key: key }, signal, schema: keyAnswer })
+          .then(({ body: b }) => b.ssh_key.id)
+          .catch(async (err) => {
+            // Another launch (of this deploy, or another command) added it meanwhile: "SSH Key is already in use" is a 422.
+            if (!(err instanceof ProviderError && err.status === 422)) throw err;
+            const again = await this.api.list('/v2/account/keys', 'ssh_keys', { operation: 'list SSH keys', signal, schema: sshKeySchema });
+            const added = again.find((k) => k.public_key.split(/\s+/).slice(0, 2).join(' ') === body);
+            if (!added) throw err;
+            return added.id;
+          });
+        ids.push(created);
       }
     }
     return { ids };
