@@ -27,12 +27,18 @@ export type RebuildDecision =
  * hash, `base` (images built on a provider base only) the base's ref and what it resolves to now.
  */
 export function rebuildDecision(
-  latest: Pick<ImageVersionMetadata, 'version' | 'inputHash' | 'baseId'> | undefined,
+  latest: Pick<ImageVersionMetadata, 'version' | 'inputHash' | 'baseId' | 'parent'> | undefined,
   hash: string,
   base?: { ref: string; identity: string },
+  parentVersion?: string,
 ): RebuildDecision {
   if (!latest) return { rebuild: true, why: 'no version yet' };
-  if (latest.inputHash !== hash) return { rebuild: true, why: `inputs changed since ${latest.version}` };
+  if (latest.inputHash !== hash) {
+    // The parent's version is one of the inputs: name it when it is what changed (it may not be all).
+    const was = latest.parent;
+    const note = was.kind === 'image' && parentVersion && was.version !== parentVersion ? ` (${was.image} has a new version: ${parentVersion})` : '';
+    return { rebuild: true, why: `inputs changed since ${latest.version}${note}` };
+  }
   if (base) {
     const state = baseState(latest.baseId, base.identity);
     if (state.kind === 'moved') return { rebuild: true, why: `base ${base.ref} moved: ${shortId(state.from)} -> ${shortId(state.to)}` };

@@ -105,7 +105,7 @@ export async function updateImages(opts: UpdateOptions): Promise<BuildOutcome[]>
         const dirs = imageDirs(config, image);
         const hash = await inputHash({ imageConfig, dirs, parent: parentKey });
         const { version: current, passedOver: revoked } = latest(image);
-        const decision = rebuildDecision(current, hash, base);
+        const decision = rebuildDecision(current, hash, base, parent.kind === 'image' ? parent.version : undefined);
         if (!opts.force && !decision.rebuild && current) {
           events.emit({ type: 'info', message: `${image} is up to date: ${decision.why} (use --force to rebuild)` });
           return settle({ image, status: 'skipped', version: current, reason: 'inputs unchanged' });

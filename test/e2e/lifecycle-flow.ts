@@ -130,7 +130,7 @@ deployments:
     const r = await cli('image', 'update');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`\\[base\\] base: base ${t.baseImage.replace(/[*]/g, '\\*')} moved: ${firstBaseId} -> ${published.current}`));
-    assert.match(r.stderr, new RegExp(`\\[app\\] app: inputs changed since ${oldApp}`));
+    assert.match(r.stderr, new RegExp(`\\[app\\] app: inputs changed since ${oldApp} \\(base has a new version: base-\\d{14}\\)`));
     const [newBase] = await versionsOf('base');
     const [newApp] = await versionsOf('app');
     assert.notEqual(newBase, oldBase);

@@ -9,7 +9,7 @@ import { versionName } from '../../src/images/naming.js';
 import { LABELS, type ImageVersion, type ImageVersionMetadata, type Server } from '../../src/providers/types.js';
 
 describe('the hash with resolved bases', () => {
-  const latest = { version: 'base-20260101120000', inputHash: 'h1', baseId: '12345' };
+  const latest = { version: 'base-20260101120000', inputHash: 'h1', baseId: '12345', parent: { kind: 'base' as const, ref: 'debian-12-x64' } };
   const base = { ref: 'debian-12-x64', identity: '12345' };
 
   it('skips a version built from the same inputs on the same base', () => {
@@ -24,7 +24,7 @@ describe('the hash with resolved bases', () => {
   });
 
   it('a version without a recorded base id is "unknown", not changed: no mass rebuild after an upgrade', () => {
-    const old = { version: 'base-20250101120000', inputHash: 'h1' };
+    const old = { version: 'base-20250101120000', inputHash: 'h1', parent: latest.parent };
     assert.equal(rebuildDecision(old, 'h1', { ...base, identity: '67890' }).rebuild, false);
     assert.deepEqual(baseState(undefined, '67890'), { kind: 'unknown' });
     assert.deepEqual(baseState('12345', undefined), { kind: 'unknown' });
@@ -34,6 +34,15 @@ describe('the hash with resolved bases', () => {
     assert.deepEqual(rebuildDecision(latest, 'h2', base), { rebuild: true, why: 'inputs changed since base-20260101120000' });
     assert.deepEqual(rebuildDecision(undefined, 'h1', base), { rebuild: true, why: 'no version yet' });
     assert.equal(rebuildDecision({ ...latest, baseId: 'other' }, 'h1').rebuild, false);
+  });
+
+  it('a child whose parent has a new version says so', () => {
+    const child = { version: 'app-20260101120000', inputHash: 'h1', parent: { kind: 'image' as const, image: 'base', version: 'base-20260101110000' } };
+    assert.deepEqual(rebuildDecision(child, 'h2', undefined, 'base-20260102000000'), {
+      rebuild: true,
+      why: 'inputs changed since app-20260101120000 (base has a new version: base-20260102000000)',
+    });
+    assert.deepEqual(rebuildDecision(child, 'h2', undefined, 'base-20260101110000').why, 'inputs changed since app-20260101120000');
   });
 
   it('marks a whole chain by the base at its bottom', () => {
