@@ -4,8 +4,8 @@
  * (loopback, bounded) a warm deploy moves it to v2 and a rollback back to v1 with 0 failed
  * requests, each answer naming the version written into the server's image; `destroy` removes it.
  *
- * The app is a shell script behind systemd socket activation (nothing to install): it answers
- * with /etc/app-edition (from the image's build script) and the hostname. It listens on the address
+ * The app is a Perl script run by systemd (nothing to install): it answers with /etc/app-edition
+ * (from the image's build script) and the hostname. It listens on the address
  * the server is reached at (SSH_CONNECTION's), as the emulators' machines share the host's network.
  */
 import { it } from 'node:test';
@@ -16,10 +16,23 @@ import { startLoad, summary, switchTime, type LoadResult } from '../helpers/load
 
 export const WEB_PORT = 8080;
 
-const APP = `#!/bin/bash
-while IFS= read -r line; do line=\${line%$'\\r'}; [ -z "$line" ] && break; done
-body="$(cat /etc/app-edition) $(cat /etc/hostname)"
-printf 'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n%s\\n' $(( \${#body} + 1 )) "$body"
+/**
+ * One Perl process (perl-base is in every Debian) answering every connection: no process per
+ * request, so that a slow guest (QEMU without KVM) keeps up with the load.
+ */
+const APP = `#!/usr/bin/perl
+use strict;
+use IO::Socket::INET;
+my ($addr, $port) = @ARGV;
+open(my $e, '<', '/etc/app-edition') or die; my $edition = <$e>; chomp $edition;
+open(my $h, '<', '/etc/hostname') or die; my $host = <$h>; chomp $host;
+my $body = "$edition $host\\n";
+my $server = IO::Socket::INET->new(LocalAddr => $addr, LocalPort => $port, Listen => 128, ReuseAddr => 1) or die "listen on $addr:$port: $!";
+while (my $c = $server->accept) {
+  while (my $line = <$c>) { last if $line =~ /^\\r?$/ }
+  print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: " . length($body) . "\\r\\nConnection: close\\r\\n\\r\\n$body";
+  close $c;
+}
 `;
 
 /** The image: the app and its health check; the edition says which version answers. */
@@ -40,7 +53,7 @@ export const DEPLOY_SCRIPT = `#!/bin/sh
 set -eu
 set -- $SSH_CONNECTION
 echo "$3" > /etc/app-address
-systemd-run --collect --unit=app-web systemd-socket-activate -l "$3:${WEB_PORT}" --inetd -a /usr/local/bin/app
+systemd-run --collect --unit=app-web /usr/local/bin/app "$3" ${WEB_PORT}
 `;
 
 export interface TrafficTarget {

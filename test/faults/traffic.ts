@@ -33,7 +33,7 @@ set -eu
 set -- $SSH_CONNECTION
 echo "$3" > /etc/app-address
 if [ "\${FAULT_UNHEALTHY:-0}" = 1 ]; then echo "not starting the app"; exit 0; fi
-systemd-run --collect --unit=app-web systemd-socket-activate -l "$3:${WEB_PORT}" --inetd -a /usr/local/bin/app
+systemd-run --collect --unit=app-web /usr/local/bin/app "$3" ${WEB_PORT}
 `;
 
 type Point = 'launch' | 'health' | 'attach' | 'drain';
