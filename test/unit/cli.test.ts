@@ -29,6 +29,28 @@ describe('CLI', () => {
     assert.equal((await runCli(['image', 'create'], { cwd: project.dir })).code, 2);
   });
 
+  it('image revoke/restore: a missing version, a bad reason or an unknown version exits 2 and changes nothing; a test that is not executable is a config problem', async () => {
+    project = tempProject();
+    project.writeConfig('images:\n  app:\n    base-image: debian-12\n    test-timeout: 30\n');
+    const env = { PROVISIONAL_DATA_DIR: join(project.dir, 'data'), PROVISIONAL_STATE_DIR: join(project.dir, 'state') };
+    const refused = async (args: string[], pattern: RegExp) => {
+      const r = await runCli(args, { cwd: project!.dir, env });
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, pattern);
+    };
+    await refused(['image', 'revoke', 'app'], /revoke takes one version: NAME@VERSION, not "app"/);
+    await refused(['image', 'restore', 'app'], /restore takes one version/);
+    await refused(['image', 'revoke', 'app@20260101000000', '--reason', 'x'.repeat(201)], /--reason is 201 characters long; at most 200/);
+    await refused(['image', 'revoke', 'app@20260101000000', '--reason', 'two\nlines'], /one line of text/);
+    await refused(['image', 'revoke', 'app@20260101000000'], /no version app-20260101000000 of app/);
+    project.write('config/provisional/app/tests/10-check.sh', '#!/bin/sh\ntrue\n', 0o644);
+    await refused(['validate'], /config\/provisional\/app\/tests\/10-check\.sh: is not executable/);
+    project.write('config/provisional/app/tests/10-check.sh', '#!/bin/sh\ntrue\n', 0o755);
+    const ok = await runCli(['validate'], { cwd: project.dir, env });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /image app <- debian-12 \(0 scripts, 1 test\)/);
+  });
+
   it('a bad config exits 2 with file, line, key and no stack trace; --debug adds the stack', async () => {
     project = tempProject();
     project.writeConfig('images:\n  app:\n    base-image: nowhere\n');
