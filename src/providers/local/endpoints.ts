@@ -18,7 +18,7 @@ import { sleep } from '../../core/wait.js';
 import { readSpec } from '../kit/endpoints.js';
 import type { EndpointMember, EndpointRef, Endpoints, EndpointStatus, HttpHealthCheck, Machine } from '../types.js';
 import { readJson, writeJsonAtomic } from './files.js';
-import { adminOk, runningPid, serverStats, start, stop, writeConfig, type HaproxyMember, type HaproxySetup } from './haproxy.js';
+import { adminOk, CHECK, runningPid, serverStats, start, stop, writeConfig, type HaproxyMember, type HaproxySetup } from './haproxy.js';
 import { projectDir, socketPath } from './layout.js';
 import { localEndpointSchema, type LocalEndpointSpec } from './settings.js';
 
@@ -111,7 +111,7 @@ export class LocalEndpoints implements Endpoints {
       if (!present) {
         record.members.push(at);
         await this.save(record);
-        await adminOk(setup.socket, `add server members/${at.server} ${at.host}:${at.port} check inter 1s fall 2 rise 2`);
+        await adminOk(setup.socket, `add server members/${at.server} ${at.host}:${at.port} ${CHECK}`);
         await adminOk(setup.socket, `enable health members/${at.server}`);
       }
       // A member drained earlier (an interrupted deploy putting old servers back) is simply made ready again.
