@@ -18,11 +18,10 @@
  */
 import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
-import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
 import { startDigitalOceanEmulator } from '../src/emulators/digitalocean/server.js';
 import { startEc2Emulator } from '../src/emulators/aws/server.js';
-import { buildScript, DEPLOY_SCRIPT, WEB_PORT } from '../test/e2e/traffic-flow.js';
+import { buildScript, DEPLOY_SCRIPT, trafficConfig, WEB_PORT } from '../test/e2e/traffic-flow.js';
+import { userTargetGroup } from '../test/helpers/elbv2.js';
 import { startLoad, summary, switchTime, type LoadResult } from '../test/helpers/load.js';
 import { copyCli, jsonEvents, machineFacts, runTimed, scratchDir, seconds, withTeardown, type Teardown, type TimedRun } from './cloud-lib.js';
 
@@ -56,19 +55,7 @@ const hostPort = (address: string, port = WEB_PORT) => {
 };
 
 function config(t: Target, lines: string): string {
-  return `project: zerodowntime
-provider:
-${t.providerYaml}
-images:
-  app:
-    base-image: ${JSON.stringify(t.baseImage)}
-deployments:
-  staging:
-    app:
-      servers: ${t.servers}
-      health-check: { command: /usr/local/bin/app-up, timeout: 300 }
-      drain: 2
-${lines}`;
+  return trafficConfig({ project: 'zerodowntime', providerYaml: t.providerYaml, baseImage: t.baseImage, servers: t.servers, healthTimeoutS: 300, drainS: 2, lines });
 }
 
 async function runTarget(t: Target, teardown: Teardown): Promise<Figures[]> {
@@ -179,16 +166,7 @@ await withTeardown(async (teardown) => {
   if (chosen.includes('aws')) {
     const emulator = await startEc2Emulator({ accessKeyId: 'AKIDZERODOWN', secretAccessKey: 'zero-downtime-secret', delays: { imagePendingMs: 500 } });
     teardown.add('the EC2 emulator', () => emulator.close());
-    const credentials = { accessKeyId: emulator.accessKeyId, secretAccessKey: emulator.secretAccessKey };
-    const ec2 = new EC2Client({ region: 'us-east-1', endpoint: emulator.url, credentials });
-    const client = new elb.ElasticLoadBalancingV2Client({ region: 'us-east-1', endpoint: emulator.url, credentials });
-    const vpcId = (await ec2.send(new DescribeVpcsCommand({}))).Vpcs![0]!.VpcId!;
-    const group = (await client.send(new elb.CreateTargetGroupCommand({ Name: 'zd-web', Protocol: 'HTTP', Port: WEB_PORT, VpcId: vpcId, HealthCheckIntervalSeconds: 5, HealthyThresholdCount: 2, UnhealthyThresholdCount: 2 }))).TargetGroups![0]!;
-    await client.send(new elb.ModifyTargetGroupAttributesCommand({ TargetGroupArn: group.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '2' }] }));
-    const lb = (await client.send(new elb.CreateLoadBalancerCommand({ Name: 'zd-lb', Type: 'application' }))).LoadBalancers![0]!;
-    await client.send(new elb.CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'forward', TargetGroupArn: group.TargetGroupArn }] }));
-    client.destroy();
-    ec2.destroy();
+    const groupArn = await userTargetGroup(emulator, { name: 'zd', port: WEB_PORT, listenerPort: 80, deregistrationDelayS: 2 });
     const figures = await runTarget(
       {
         name: 'aws',
@@ -196,7 +174,7 @@ await withTeardown(async (teardown) => {
         baseImage: '136693071363/debian-12-amd64-*',
         env: { AWS_ACCESS_KEY_ID: emulator.accessKeyId, AWS_SECRET_ACCESS_KEY: emulator.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent' },
         servers: 2,
-        endpointLines: `      endpoint: { target-group: ${group.TargetGroupArn} }\n`,
+        endpointLines: `      endpoint: { target-group: ${groupArn} }\n`,
         plainLines: '',
         plainAddress: (servers) => ({ host: servers[0]!.address!, port: WEB_PORT }),
       },

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import aws from '../../src/providers/aws/index.js';
 import { startEc2Emulator, type Ec2Emulator } from '../../src/emulators/aws/server.js';
 import { providerContract } from './provider-contract.js';
+import { userTargetGroup } from '../helpers/elbv2.js';
 
 const project = 'contract-aws';
 let emulator: Ec2Emulator | undefined;
@@ -57,24 +58,8 @@ providerContract(
         { kind: 'target-group', single: false, userOwned: true, spec: { 'target-group': 'made by prepare' } },
         { kind: 'elastic-ip', single: true, spec: { 'elastic-ip': true } },
       ],
-      prepare: async (kind) => {
-        if (kind.kind !== 'target-group') return kind;
-        const elb = await import('@aws-sdk/client-elastic-load-balancing-v2');
-        const { EC2Client, DescribeVpcsCommand } = await import('@aws-sdk/client-ec2');
-        const ec2 = new EC2Client({ region: 'us-east-1', endpoint: emulator!.url });
-        const client = new elb.ElasticLoadBalancingV2Client({ region: 'us-east-1', endpoint: emulator!.url });
-        try {
-          const vpcId = (await ec2.send(new DescribeVpcsCommand({}))).Vpcs![0]!.VpcId!;
-          const group = (await client.send(new elb.CreateTargetGroupCommand({ Name: 'contract-web', Protocol: 'HTTP', Port: 8080, VpcId: vpcId, HealthCheckPath: '/', HealthCheckIntervalSeconds: 5, HealthyThresholdCount: 2, UnhealthyThresholdCount: 2 }))).TargetGroups![0]!;
-          await client.send(new elb.ModifyTargetGroupAttributesCommand({ TargetGroupArn: group.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '3' }] }));
-          const lb = (await client.send(new elb.CreateLoadBalancerCommand({ Name: 'contract-lb', Type: 'application' }))).LoadBalancers![0]!;
-          await client.send(new elb.CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'HTTP', Port: 8090, DefaultActions: [{ Type: 'forward', TargetGroupArn: group.TargetGroupArn }] }));
-          return { ...kind, spec: { 'target-group': group.TargetGroupArn } };
-        } finally {
-          client.destroy();
-          ec2.destroy();
-        }
-      },
+      prepare: async (kind) =>
+        kind.kind === 'target-group' ? { ...kind, spec: { 'target-group': await userTargetGroup(emulator!, { name: 'contract', port: 8080, listenerPort: 8090, deregistrationDelayS: 3 }) } } : kind,
     },
     // The instance type EC2 (the emulator) records for the instance.
     assertSize: async (machine, options) => {

@@ -8,9 +8,10 @@ import { after, before, describe } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeInstancesCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
 import { runCli } from '../helpers/cli.js';
+import { userTargetGroup } from '../helpers/elbv2.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
 import { startEc2Emulator, type Ec2Emulator } from '../../src/emulators/aws/server.js';
 import { trafficFlow, WEB_PORT } from './traffic-flow.js';
@@ -35,20 +36,7 @@ describe('traffic end to end on AWS (emulator): ELBv2 target group', { timeout: 
       EC2_URL: emulator.url,
       PROVISIONAL_STATE_DIR: stateDir,
     };
-    const credentials = { accessKeyId: emulator.accessKeyId, secretAccessKey: emulator.secretAccessKey };
-    const ec2 = new EC2Client({ region: 'us-east-1', endpoint: emulator.url, credentials });
-    const client = new elb.ElasticLoadBalancingV2Client({ region: 'us-east-1', endpoint: emulator.url, credentials });
-    try {
-      const vpcId = (await ec2.send(new DescribeVpcsCommand({}))).Vpcs![0]!.VpcId!;
-      const group = (await client.send(new elb.CreateTargetGroupCommand({ Name: 'traffic-web', Protocol: 'HTTP', Port: WEB_PORT, VpcId: vpcId, HealthCheckIntervalSeconds: 5, HealthyThresholdCount: 2, UnhealthyThresholdCount: 2 }))).TargetGroups![0]!;
-      groupArn = group.TargetGroupArn!;
-      await client.send(new elb.ModifyTargetGroupAttributesCommand({ TargetGroupArn: groupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '2' }] }));
-      const lb = (await client.send(new elb.CreateLoadBalancerCommand({ Name: 'traffic-lb', Type: 'application' }))).LoadBalancers![0]!;
-      await client.send(new elb.CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'forward', TargetGroupArn: groupArn }] }));
-    } finally {
-      client.destroy();
-      ec2.destroy();
-    }
+    groupArn = await userTargetGroup(emulator, { name: 'traffic', port: WEB_PORT, listenerPort: 80, deregistrationDelayS: 2 });
   });
   after(async () => {
     await runCli(['destroy', 'staging', '--yes'], { cwd: project.dir, env }).catch(() => undefined);

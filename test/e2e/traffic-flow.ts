@@ -71,21 +71,25 @@ export interface TrafficTarget {
   assertGone: () => Promise<void>;
 }
 
-function configYaml(t: TrafficTarget): string {
-  return `project: traffic
+/** The traffic app's config: `app` on `baseImage`, `staging` with `servers` of it, its health check and drain, and `lines` (endpoint, env) under it. */
+export function trafficConfig(o: { project: string; providerYaml: string; baseImage: string; servers: number; healthTimeoutS: number; drainS: number; lines: string }): string {
+  return `project: ${o.project}
 provider:
-${t.providerYaml()}
+${o.providerYaml}
 images:
   app:
-    base-image: ${JSON.stringify(t.baseImage)}
+    base-image: ${JSON.stringify(o.baseImage)}
 deployments:
   staging:
     app:
-      servers: ${t.servers}
-      health-check: { command: /usr/local/bin/app-up, timeout: 60 }
-      drain: 2
-      endpoint: ${t.endpointYaml()}
-`;
+      servers: ${o.servers}
+      health-check: { command: /usr/local/bin/app-up, timeout: ${o.healthTimeoutS} }
+      drain: ${o.drainS}
+${o.lines}`;
+}
+
+function configYaml(t: TrafficTarget): string {
+  return trafficConfig({ project: 'traffic', providerYaml: t.providerYaml(), baseImage: t.baseImage, servers: t.servers, healthTimeoutS: 60, drainS: 2, lines: `      endpoint: ${t.endpointYaml()}\n` });
 }
 
 const defaultTarget = (address: string) => {

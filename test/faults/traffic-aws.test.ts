@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeAddressesCommand, DescribeInstancesCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeAddressesCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import * as elb from '@aws-sdk/client-elastic-load-balancing-v2';
 import { startEc2Emulator } from '../../src/emulators/aws/server.js';
 import { WEB_PORT } from '../e2e/traffic-flow.js';
 import { trafficFaults } from './traffic.js';
+import { userTargetGroup } from '../helpers/elbv2.js';
 
 trafficFaults('fault matrix, traffic: AWS (emulator) ELBv2 target group', async () => {
   const emulator = await startEc2Emulator({ accessKeyId: 'AKIDTRAFFICFAULT', secretAccessKey: 'traffic-fault-secret', delays: { imagePendingMs: 500 } });
@@ -15,20 +16,16 @@ trafficFaults('fault matrix, traffic: AWS (emulator) ELBv2 target group', async 
   const credentials = { accessKeyId: emulator.accessKeyId, secretAccessKey: emulator.secretAccessKey };
   const ec2 = new EC2Client({ region: 'us-east-1', endpoint: emulator.url, credentials });
   const client = new elb.ElasticLoadBalancingV2Client({ region: 'us-east-1', endpoint: emulator.url, credentials });
-  const vpcId = (await ec2.send(new DescribeVpcsCommand({}))).Vpcs![0]!.VpcId!;
-  const group = (await client.send(new elb.CreateTargetGroupCommand({ Name: 'faults-web', Protocol: 'HTTP', Port: WEB_PORT, VpcId: vpcId, HealthCheckIntervalSeconds: 5, HealthyThresholdCount: 2, UnhealthyThresholdCount: 2 }))).TargetGroups![0]!;
-  await client.send(new elb.ModifyTargetGroupAttributesCommand({ TargetGroupArn: group.TargetGroupArn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '3' }] }));
-  const lb = (await client.send(new elb.CreateLoadBalancerCommand({ Name: 'faults-lb', Type: 'application' }))).LoadBalancers![0]!;
-  await client.send(new elb.CreateListenerCommand({ LoadBalancerArn: lb.LoadBalancerArn, Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'forward', TargetGroupArn: group.TargetGroupArn }] }));
+  const groupArn = await userTargetGroup(emulator, { name: 'faults', port: WEB_PORT, listenerPort: 80, deregistrationDelayS: 3 });
   return {
     providerYaml: `  name: aws\n  region: us-east-1\n  endpoint: ${emulator.url}\n  ssh-user: root\n  create-timeout: 20`,
     baseImage: '136693071363/debian-12-amd64-*',
     env: { AWS_ACCESS_KEY_ID: emulator.accessKeyId, AWS_SECRET_ACCESS_KEY: emulator.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', PROVISIONAL_STATE_DIR: stateDir },
-    endpointYaml: `{ target-group: ${group.TargetGroupArn} }`,
+    endpointYaml: `{ target-group: ${groupArn} }`,
     servers: 2,
     assertClean: async (live) => {
       const ids = new Set(live.map((s) => s.id));
-      const targets = (await client.send(new elb.DescribeTargetHealthCommand({ TargetGroupArn: group.TargetGroupArn }))).TargetHealthDescriptions ?? [];
+      const targets = (await client.send(new elb.DescribeTargetHealthCommand({ TargetGroupArn: groupArn }))).TargetHealthDescriptions ?? [];
       assert.deepEqual(targets.filter((t) => t.TargetHealth?.State !== 'draining' && !ids.has(t.Target!.Id!)).map((t) => t.Target!.Id), [], 'no target of no live server');
       const reservations = (await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] }] }))).Reservations ?? [];
       assert.deepEqual(reservations.flatMap((r) => r.Instances ?? []).filter((i) => !ids.has(i.InstanceId!)).map((i) => i.InstanceId), [], 'no instance of the dead run');

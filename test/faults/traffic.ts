@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { startCli, type CliResult } from '../helpers/cli.js';
 import { startLoad, summary, type LoadResult } from '../helpers/load.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
-import { buildScript, WEB_PORT } from '../e2e/traffic-flow.js';
+import { buildScript, trafficConfig, WEB_PORT } from '../e2e/traffic-flow.js';
 
 export interface TrafficFaultTarget {
   providerYaml: string;
@@ -53,22 +53,8 @@ const LATER: Record<Point, RegExp> = {
 };
 
 function config(t: TrafficFaultTarget): string {
-  return `project: trafficfaults
-provider:
-${t.providerYaml}
-images:
-  app:
-    base-image: ${JSON.stringify(t.baseImage)}
-deployments:
-  staging:
-    app:
-      servers: ${t.servers}
-      health-check: { command: /usr/local/bin/app-up, timeout: 20 }
-      drain: 3
-      endpoint: ${t.endpointYaml}
-      env:
-        FAULT_UNHEALTHY: \${FAULT_UNHEALTHY:-0}
-`;
+  const lines = `      endpoint: ${t.endpointYaml}\n      env:\n        FAULT_UNHEALTHY: \${FAULT_UNHEALTHY:-0}\n`;
+  return trafficConfig({ project: 'trafficfaults', providerYaml: t.providerYaml, baseImage: t.baseImage, servers: t.servers, healthTimeoutS: 20, drainS: 3, lines });
 }
 
 export function trafficFaults(title: string, open: () => Promise<TrafficFaultTarget>): void {
