@@ -27,6 +27,8 @@ import { copyCli, jsonEvents, machineFacts, runTimed, scratchDir, seconds, withT
 
 interface Target {
   name: string;
+  /** What the figures are of, printed above them. */
+  title: string;
   providerYaml: string;
   baseImage: string;
   env: NodeJS.ProcessEnv;
@@ -59,11 +61,13 @@ function config(t: Target, lines: string): string {
 }
 
 async function runTarget(t: Target, teardown: Teardown): Promise<Figures[]> {
+  console.log(`\n${t.title}`);
   const { cli, remove } = copyCli();
   teardown.add('the CLI copy', remove);
   const dir = scratchDir(`provisional-zd-${t.name}-`);
   teardown.add('the project', () => rmSync(dir, { recursive: true, force: true }));
-  const env = { ...t.env, PROVISIONAL_STATE_DIR: join(dir, '.state') };
+  // Its own state and data (local versions and machines): nothing of an earlier run is found.
+  const env = { ...t.env, PROVISIONAL_STATE_DIR: join(dir, '.state'), PROVISIONAL_DATA_DIR: join(dir, '.data') };
   const write = (path: string, content: string, mode = 0o644) => {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), content, { mode });
@@ -94,32 +98,36 @@ async function runTarget(t: Target, teardown: Teardown): Promise<Figures[]> {
   };
 
   const figures: Figures[] = [];
+  const done = (f: Figures) => {
+    figures.push(f);
+    print(f);
+  };
   // With an endpoint.
   write('config/provisional/config.yml', config(t, t.endpointLines));
   await build('v1');
+  const v1 = await newestVersion(run);
   const first = await ok(['deploy', 'staging', '--json']);
   const deployed = jsonEvents(first).map((e) => e.event).find((e) => e.type === 'deployed') as { endpoints?: Record<string, { address: string }> } | undefined;
   const endpoint = hostPort(deployed?.endpoints?.app?.address ?? '');
   await build('v2');
-  figures.push(await measured('endpoint: warm deploy v1 -> v2', ['deploy', 'staging'], endpoint, 'v1', 'v2'));
-  figures.push(await measured('endpoint: rollback v2 -> v1', ['rollback', 'staging'], endpoint, 'v2', 'v1'));
+  done(await measured('endpoint: warm deploy v1 -> v2', ['deploy', 'staging'], endpoint, 'v1', 'v2'));
+  done(await measured('endpoint: rollback v2 -> v1', ['rollback', 'staging'], endpoint, 'v2', 'v1'));
   await ok(['destroy', 'staging', '--yes']);
 
   // Today's behaviour: no endpoint; clients keep the address they knew.
   write('config/provisional/config.yml', config(t, t.plainLines));
-  await ok(['deploy', 'staging', '--pin', await olderVersion(run), '--json']);
+  await ok(['deploy', 'staging', '--pin', `app@${v1}`, '--json']);
   const listed = JSON.parse((await ok(['server', 'list', 'staging', '--json'])).stdout) as { servers: { address?: string }[] };
-  figures.push(await measured('no endpoint (today): warm deploy v1 -> v2', ['deploy', 'staging'], t.plainAddress(listed.servers), 'v1', 'v2'));
+  done(await measured('no endpoint (today): warm deploy v1 -> v2', ['deploy', 'staging'], t.plainAddress(listed.servers), 'v1', 'v2'));
   await ok(['destroy', 'staging', '--yes']);
   return figures;
 }
 
-/** The older of the two versions (v1), for today's run to start where the endpoint runs did. */
-async function olderVersion(run: (args: string[]) => Promise<TimedRun>): Promise<string> {
+/** The newest version of app (v1 just after its build), for today's run to start where the endpoint runs did. */
+async function newestVersion(run: (args: string[]) => Promise<TimedRun>): Promise<string> {
   const r = await run(['image', 'list', '--json']);
-  const doc = JSON.parse(r.stdout) as { images: { name: string; versions: { version: string }[] }[] };
-  const versions = doc.images.find((i) => i.name === 'app')!.versions.map((v) => v.version);
-  return `app@${versions.at(-1)}`;
+  const doc = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { images: { name: string; versions: { version: string }[] }[] };
+  return doc.images.find((i) => i.name === 'app')!.versions[0]!.version;
 }
 
 /** From the first old server leaving the endpoint to the first destroyed (--json events). */
@@ -130,9 +138,8 @@ function drain(run: TimedRun): number | undefined {
   return leaving && destroyed ? destroyed.at - leaving.at : undefined;
 }
 
-function print(target: string, figures: Figures[]): void {
-  console.log(`\n${target}`);
-  for (const f of figures) {
+function print(f: Figures): void {
+  {
     const seen = summary(f.load.answers, (a) => (a.body.startsWith('!') ? a.body : a.body.split(' ')[0]!));
     console.log(
       `  ${f.what.padEnd(42)} requests ${String(f.load.requests).padStart(4)}  failures ${String(f.load.failures).padStart(4)}  switch ${f.switchMs === undefined ? 'never' : seconds(f.switchMs)}  both served ${f.overlapMs === undefined ? '-' : seconds(f.overlapMs)}  drain ${f.drainMs === undefined ? '-' : seconds(f.drainMs)}  (command ${seconds(f.wallMs)}, exit ${f.code})`,
@@ -148,9 +155,10 @@ await withTeardown(async (teardown) => {
   if (chosen.includes('digitalocean')) {
     const emulator = await startDigitalOceanEmulator({ delays: { create: 300, shutdown: 200, power_off: 200, snapshot: 500 } });
     teardown.add('the DigitalOcean emulator', () => emulator.close());
-    const figures = await runTarget(
+    await runTarget(
       {
         name: 'digitalocean',
+        title: 'DigitalOcean emulator, 2 droplets, load balancer (drain 2 s)',
         providerYaml: `  name: digitalocean\n  api-url: ${emulator.url}\n  ssh-port: ${emulator.sshPort}\n  create-timeout: 60`,
         baseImage: 'debian-12-x64',
         env: { DIGITALOCEAN_TOKEN: emulator.token },
@@ -161,15 +169,15 @@ await withTeardown(async (teardown) => {
       },
       teardown,
     );
-    print('DigitalOcean emulator, 2 droplets, load balancer (drain 2 s)', figures);
   }
   if (chosen.includes('aws')) {
     const emulator = await startEc2Emulator({ accessKeyId: 'AKIDZERODOWN', secretAccessKey: 'zero-downtime-secret', delays: { imagePendingMs: 500 } });
     teardown.add('the EC2 emulator', () => emulator.close());
     const groupArn = await userTargetGroup(emulator, { name: 'zd', port: WEB_PORT, listenerPort: 80, deregistrationDelayS: 2 });
-    const figures = await runTarget(
+    await runTarget(
       {
         name: 'aws',
+        title: 'EC2 emulator, 2 instances, ELBv2 target group (deregistration delay 2 s)',
         providerYaml: `  name: aws\n  region: us-east-1\n  endpoint: ${emulator.url}\n  ssh-user: root\n  create-timeout: 60`,
         baseImage: '136693071363/debian-12-amd64-*',
         env: { AWS_ACCESS_KEY_ID: emulator.accessKeyId, AWS_SECRET_ACCESS_KEY: emulator.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent' },
@@ -180,12 +188,12 @@ await withTeardown(async (teardown) => {
       },
       teardown,
     );
-    print('EC2 emulator, 2 instances, ELBv2 target group (deregistration delay 2 s)', figures);
   }
   if (chosen.includes('local')) {
-    const figures = await runTarget(
+    await runTarget(
       {
         name: 'local',
+        title: 'local QEMU (TCG), 1 server, HAProxy (drain 2 s)',
         providerYaml: '  name: local',
         baseImage: 'debian-12',
         env: {},
@@ -196,7 +204,6 @@ await withTeardown(async (teardown) => {
       },
       teardown,
     );
-    print('local QEMU, 1 server, HAProxy (drain 2 s)', figures);
   }
   if (teardown.problems.length) console.log(`\ncleanup problems: ${teardown.problems.join('; ')}`);
 });
