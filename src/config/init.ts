@@ -1,6 +1,8 @@
 /**
  * `provisional init`: a config and a sample image tree (base <- app, base <- db). Writes only
- * files that do not exist; refuses outright when the config itself exists.
+ * files that do not exist; refuses outright when the config itself exists. The sample app answers
+ * HTTP on port 80 with nothing but what a minimal Debian has (a Perl script, perl-base, saying
+ * which build it is), so that a deploy can be checked with curl.
  */
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
@@ -13,10 +15,14 @@ export interface SampleFile {
   mode: number;
 }
 
-export function sampleTree(provider: string, baseRef: string, schemaUrl?: string): SampleFile[] {
+export function sampleTree(provider: string, baseRef: string, schemaUrl?: string, endpoint?: string): SampleFile[] {
   const dir = dirname(CONFIG_RELATIVE_PATH);
   const file = (path: string, content: string, mode = 0o644): SampleFile => ({ path: join(dir, path), content, mode });
   const script = (path: string, content: string) => file(path, content, 0o755);
+  // With an endpoint, servers join it once they answer HTTP; without, the service running will do.
+  const healthCheck = endpoint
+    ? '      health-check:     # GET / on port 80, through the SSH connection; it must pass twice in a row\n        http: { port: 80, path: /, status: 200 }\n        timeout: 120\n'
+    : '      health-check:\n        command: systemctl is-active app.service\n        timeout: 120\n';
   return [
     file(
       'config.yml',
@@ -41,10 +47,7 @@ deployments:
   staging:
     app:
       servers: 2
-      health-check:
-        command: systemctl is-active app.service
-        timeout: 120
-      env:              # runtime configuration: /etc/provisional/env on each new server (root, 0600),
+${endpoint ? `      endpoint: ${endpoint}\n` : ''}${healthCheck}      env:              # runtime configuration: /etc/provisional/env on each new server (root, 0600),
         APP_MODE: staging   # then app/deploy/* run with these variables; a change replaces the servers
         # API_TOKEN: \${API_TOKEN}   # secrets belong here, from your environment; never in an image's env:
     db:
@@ -54,10 +57,7 @@ deployments:
     app:
       servers: 2
       from: staging     # deploy the version staging runs now, not the latest build
-      health-check:
-        command: systemctl is-active app.service
-        timeout: 120
-      env:
+${healthCheck}      env:
         APP_MODE: production
     db:
       servers: 1
@@ -100,13 +100,48 @@ mkdir -p /var/lib/app
 while true; do echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) mode=\${APP_MODE:-unset}" > /var/lib/app/heartbeat; sleep 5; done
 `,
     ),
+    file(
+      'app/files/app-web.service',
+      `[Unit]
+Description=Sample application: HTTP on port 80
+After=network.target
+
+[Service]
+EnvironmentFile=-/etc/provisional/env
+ExecStart=/opt/app/web.pl
+Restart=always
+
+[Install]
+WantedBy=multi-user.target
+`,
+    ),
+    script(
+      'app/files/web.pl',
+      `#!/usr/bin/perl
+# The sample application's web side: one process answering every connection on port 80 with which
+# build of app this server runs, its mode and its name. Perl (perl-base) is in every Debian, and one
+# process for all requests keeps up even on a software-emulated machine.
+use strict;
+use IO::Socket::INET;
+sub first_line { open(my $f, '<', $_[0]) or return '?'; my $l = <$f>; chomp $l; return $l }
+my $server = IO::Socket::INET->new(LocalPort => 80, Listen => 128, ReuseAddr => 1) or die "listen on port 80: $!";
+while (my $c = $server->accept) {
+  while (my $line = <$c>) { last if $line =~ /^\\r?$/ }
+  my $body = first_line('/etc/app-build') . ' mode=' . ($ENV{APP_MODE} // 'unset') . ' server=' . first_line('/etc/hostname') . "\\n";
+  print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: " . length($body) . "\\r\\nConnection: close\\r\\n\\r\\n$body";
+  close $c;
+}
+`,
+    ),
     script(
       'app/scripts/10-app.sh',
       `#!/bin/sh
 set -eu
 install -D -m 0755 app.sh /opt/app/app.sh
-install -m 0644 app.service /etc/systemd/system/app.service
-systemctl enable app.service
+install -D -m 0755 web.pl /opt/app/web.pl
+install -m 0644 app.service app-web.service /etc/systemd/system/
+systemctl enable app.service app-web.service
+echo "app built $(date -u +%Y-%m-%dT%H:%M:%SZ)" > /etc/app-build
 echo "app: built $(date -u +%Y-%m-%dT%H:%M:%SZ)" >> /etc/provisional-release
 `,
     ),
@@ -117,7 +152,8 @@ echo "app: built $(date -u +%Y-%m-%dT%H:%M:%SZ)" >> /etc/provisional-release
 # check, with its values in the environment: render config files here, then (re)start services.
 set -eu
 echo "app: configuring for \${APP_MODE:-unset}"
-systemctl restart app.service
+systemctl reset-failed app-web.service 2>/dev/null || true   # a start limit hit at boot must not refuse this restart
+systemctl restart app.service app-web.service
 `,
     ),
     script(

@@ -5,6 +5,8 @@ import { ConfigError } from '../../src/core/errors.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
 import { z } from 'zod';
 import { checkEndpoints } from '../../src/config/endpoints.js';
+import { sampleTree, writeSampleTree } from '../../src/config/init.js';
+import { loadProviderDefinition } from '../../src/providers/registry.js';
 import type { ProviderDefinition } from '../../src/providers/types.js';
 
 const VALID = `
@@ -222,6 +224,17 @@ describe('config', () => {
     assert.deepEqual(checkEndpoints(deployments(1), oneAddress, problem), []);
     const [none] = checkEndpoints(deployments(1), { name: 'bare' } as unknown as ProviderDefinition<unknown>, problem);
     assert.match(none!.message, /the bare provider has no endpoints/);
+  });
+
+  it("init's sample with an endpoint is valid: staging's app has it and an HTTP health check", async () => {
+    project = tempProject();
+    const local = (await loadProviderDefinition('local'))!;
+    await writeSampleTree(project.dir, sampleTree('local', local.sampleBaseRef, undefined, local.sampleEndpoint ?? '{ port: 8080, target-port: 80 }'));
+    const config = await loadConfig({ cwd: project.dir, env: {} });
+    const app = config.deployments.staging!.app!;
+    assert.deepEqual(app.endpoint, { port: 8080, 'target-port': 80, address: '127.0.0.1', protocol: 'http' });
+    assert.deepEqual(app['health-check']?.http, { port: 80, path: '/', status: 200 });
+    assert.equal(config.deployments.production!.app!.endpoint, undefined, 'one port, one environment');
   });
 
   it('refuses a health check with neither a command nor an http check', async () => {

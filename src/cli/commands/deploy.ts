@@ -79,10 +79,10 @@ export async function deploy(
         hint: `build ${missing.length > 1 ? 'them' : 'it'} first: provisional image update`,
       });
     }
-    printPlan(ctx, plan, opts.planOnly);
     // An endpoint another program's port would refuse: exit 2 before anything is created.
     const endpointIssues = await endpointProblems(provider, config.project, environment, deployment, ctx.signal);
     if (endpointIssues.length) throw new ConfigError(endpointIssues.map((p) => config.problem(['deployments', environment, p.image, 'endpoint'], p.message)));
+    printPlan(ctx, plan, opts.planOnly);
     const withEndpoints = Object.values(deployment).some((d) => d.endpoint !== undefined);
     // With an endpoint, even a deploy with no server to replace makes sure it exists and has every server.
     if (opts.planOnly || (isEmptyPlan(plan) && !withEndpoints)) return 0;

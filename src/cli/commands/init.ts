@@ -23,7 +23,7 @@ export async function run(ctx: CommandContext, opts: { provider: string }): Prom
   }
   const schemaUrl = new URL('schema/config.schema.json', packageRoot()).href;
   const definition = (await loadProviderDefinition(opts.provider))!;
-  const tree = await writeSampleTree(root, sampleTree(opts.provider, definition.sampleBaseRef, existsSync(new URL(schemaUrl)) ? schemaUrl : undefined));
+  const tree = await writeSampleTree(root, sampleTree(opts.provider, definition.sampleBaseRef, existsSync(new URL(schemaUrl)) ? schemaUrl : undefined, definition.sampleEndpoint));
   // A stable listing: the config first, then the sample tree in path order.
   const written = [...tree.written].sort((a, b) => Number(b === CONFIG_RELATIVE_PATH) - Number(a === CONFIG_RELATIVE_PATH) || a.localeCompare(b));
   const kept = [...tree.kept].sort();
