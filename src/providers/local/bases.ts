@@ -124,7 +124,7 @@ export class BaseStore {
       const previous = await this.ready(ref);
       const dir = `${this.folder(ref)}~${timestamp(new Date())}`;
       await this.removeLeftovers(dir);
-      const current = await this.make(ref, dir, signal);
+      const current = await this.make(ref, dir, signal, `rebuilding the base image ${ref} from current packages`);
       // The pointer is written last and atomically: until then every build uses the previous generation.
       const temp = `${this.folder(ref)}.current.${process.pid}.partial`;
       await writeFile(temp, `${basename(dir)}\n`);
@@ -160,12 +160,12 @@ export class BaseStore {
       : (await import('./remote-base.js')).downloadBase(work, this.settings.bases[ref] as BaseSettings, this.events, signal);
   }
 
-  private async make(ref: string, dir: string, signal: AbortSignal): Promise<ReadyBase> {
+  private async make(ref: string, dir: string, signal: AbortSignal, what?: string): Promise<ReadyBase> {
     const work = `${workPrefix(dir)}${process.pid}-${randomBytes(4).toString('hex')}`;
     await mkdir(work);
     const started = performance.now();
     const stepName = ref === DEBIAN_BASE ? 'base-build' : 'base-download';
-    this.events.emit({ type: 'step', step: stepName, message: ref === DEBIAN_BASE ? `building the base image ${ref} (once)` : `downloading the base image ${ref} (once)` });
+    this.events.emit({ type: 'step', step: stepName, message: what ?? (ref === DEBIAN_BASE ? `building the base image ${ref} (once)` : `downloading the base image ${ref} (once)`) });
     try {
       const made = await this.maker(ref, work, signal);
       const digest = await fileDigest(join(work, made.disk));
