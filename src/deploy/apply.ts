@@ -2,7 +2,8 @@
  * Carries out an environment plan, create-before-destroy, the same way on every provider. Per
  * image, in batches of `rollout.batch` (default: all at once): launch the batch's new servers
  * (at most `--parallel` in launch at once, across images), wait until each is healthy (see
- * health.ts), attach them to the image's endpoint, then detach as many old servers (no new
+ * health.ts), attach them to the image's endpoint (created first if needed; an existing one takes
+ * changed settings, such as the health check, only once the deploy succeeded), then detach as many old servers (no new
  * connections, drained for `drain` seconds) and destroy them. The endpoint never has fewer
  * healthy members than before the batch.
  *
@@ -107,6 +108,8 @@ async function rolloutImage(image: ImagePlan, opts: ApplyOptions, journal: RunJo
   }
   if (endpoint) {
     if (created) await journal.remove('endpoint', endpointName(endpoint));
+    // Every server passed the image's health check now: the endpoint takes it (and any other change).
+    else await ensure(endpoint, signal);
     const status = await endpoint.endpoints.status(endpoint.ref, endpoint.spec, signal);
     if (status) result.endpoints[image.image] = status;
   }
@@ -135,7 +138,9 @@ async function removeIfEmpty(endpoint: ImageEndpoint, journal: RunJournal, event
 async function ensureEndpoint(endpoint: ImageEndpoint, image: ImagePlan, journal: RunJournal, opts: ApplyOptions): Promise<boolean> {
   const before = await endpoint.endpoints.status(endpoint.ref, endpoint.spec, opts.signal);
   if (!before) await journal.add({ kind: 'endpoint', name: endpointName(endpoint), labels: { [LABELS.environment]: endpoint.ref.environment, [LABELS.image]: endpoint.ref.image } });
-  const status = await ensure(endpoint, opts.signal);
+  // An existing endpoint keeps its settings (its health check) until the new servers passed the
+  // new ones: a changed check applied first could take every old server out (see rolloutImage).
+  const status = before ?? (await ensure(endpoint, opts.signal));
   scoped(opts.events, image.image).emit({ type: 'info', message: `endpoint ${status.kind} at ${status.address}${before ? '' : ' (new)'}` });
   // An endpoint added to an environment whose servers already run: the healthy ones join it.
   const members = new Set(status.members.map((m) => m.machineId));
