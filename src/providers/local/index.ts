@@ -18,6 +18,7 @@ const local: ProviderDefinition<LocalSettings> = {
   name: 'local',
   description: 'QEMU virtual machines on this computer (KVM when usable, else software emulation)',
   sampleBaseRef: 'debian-12',
+  sampleEndpoint: '{ port: 8080, target-port: 80 }   # curl http://127.0.0.1:8080/ after a deploy',
   settingsSchema: localSettingsSchema,
   launchOptionsSchema: machineOptionsSchema,
   endpointSchema: localEndpointSchema,
