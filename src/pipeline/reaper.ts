@@ -9,7 +9,11 @@
  *   - each such run's temporary keys, security groups and half-made snapshots (the journal names
  *     the versions whose snapshot step never finished) are leftovers;
  *   - an endpoint member whose server is gone or is a leftover is detached; an endpoint that such a
- *     run created (its journal names it) and that has no member left is removed.
+ *     run created (its journal names it) and that has no member left is removed;
+ *   - a running server of an environment and image such a run was deploying, and that is not in
+ *     their endpoint, joins it again: the run took it out to drain it (a SIGKILL while draining),
+ *     and with the run's new servers gone it is what serves. Its endpoint's settings come from the
+ *     config (`specOf`); without them it is left for the next deploy, which attaches it.
  */
 import { activeRunIds, forgetRun, unfinishedRuns, type JournalRecord } from '../core/journal.js';
 import { LABELS, type EndpointRef, type ImageVersion, type Provider, type Server } from '../providers/types.js';
@@ -28,9 +32,14 @@ export interface Leftovers {
   /** Endpoint members to detach (their servers are gone or leftovers), and endpoints to remove. */
   members: { ref: EndpointRef; machine: { id: string; name: string }; why: string }[];
   endpoints: { ref: EndpointRef; address: string; why: string }[];
+  /** Servers to put back into their endpoint (a dead deploy took them out), with the endpoint's spec. */
+  rejoin: { ref: EndpointRef; spec: unknown; servers: Server[]; why: string }[];
 }
 
-export async function findLeftovers(provider: Provider, project: string, signal: AbortSignal): Promise<Leftovers> {
+/** The `endpoint:` settings the config has for an environment's image, if any. */
+export type EndpointSpecOf = (ref: EndpointRef) => unknown;
+
+export async function findLeftovers(provider: Provider, project: string, signal: AbortSignal, specOf: EndpointSpecOf = () => undefined): Promise<Leftovers> {
   const [runs, active] = await Promise.all([unfinishedRuns(project), activeRunIds(project)]);
   const [servers, versions] = await Promise.all([provider.listServers({ project }, signal), provider.listImageVersions(signal)]);
   const doomed = new Map<string, { server: Server; why: string }>();
@@ -59,28 +68,38 @@ export async function findLeftovers(provider: Provider, project: string, signal:
   const runIds = [...new Set([...runs.map((r) => r.runId), ...[...doomed.values()].map((d) => d.server.labels[LABELS.run]).filter((r): r is string => !!r)])];
   const resources: string[] = [];
   for (const runId of runIds) resources.push(...((await provider.removeRunResources?.(runId, { dryRun: true, signal, snapshots: snapshotsOf(runs, runId) })) ?? []));
-  const { members, endpoints } = await endpointLeftovers(provider, project, servers, doomed, runs, signal);
-  return { machines: [...doomed.values()], versions: [...untested.values()], runIds, resources, runs, members, endpoints };
+  const { members, endpoints, rejoin } = await endpointLeftovers(provider, project, servers, doomed, runs, signal, specOf);
+  return { machines: [...doomed.values()], versions: [...untested.values()], runIds, resources, runs, members, endpoints, rejoin };
 }
 
-async function endpointLeftovers(provider: Provider, project: string, servers: Server[], doomed: Map<string, unknown>, runs: JournalRecord[], signal: AbortSignal) {
+async function endpointLeftovers(provider: Provider, project: string, servers: Server[], doomed: Map<string, unknown>, runs: JournalRecord[], signal: AbortSignal, specOf: EndpointSpecOf) {
   const members: Leftovers['members'] = [];
   const endpoints: Leftovers['endpoints'] = [];
-  if (!provider.endpoints) return { members, endpoints };
-  const live = new Set(servers.filter((s) => !doomed.has(s.id)).map((s) => s.id));
+  const rejoin: Leftovers['rejoin'] = [];
+  if (!provider.endpoints) return { members, endpoints, rejoin };
+  const live = servers.filter((s) => !doomed.has(s.id));
+  const liveIds = new Set(live.map((s) => s.id));
   for (const e of await provider.endpoints.list(project, signal)) {
     const ref = { project: e.project, environment: e.environment, image: e.image };
-    const gone = e.members.filter((m) => !live.has(m.machineId));
+    const gone = e.members.filter((m) => !liveIds.has(m.machineId));
     for (const m of gone) members.push({ ref, machine: { id: m.machineId, name: m.name ?? m.machineId }, why: `its server is ${doomed.has(m.machineId) ? 'a leftover' : 'gone'}` });
+    const deployer = runs.find((r) => r.entries.some((x) => (x.kind === 'machine' && x.labels?.[LABELS.role] === 'server' && x.labels[LABELS.environment] === e.environment && x.labels[LABELS.image] === e.image) || (x.kind === 'endpoint' && x.name === `${e.environment}/${e.image}`)));
+    const memberIds = new Set(e.members.map((m) => m.machineId));
+    const outside = live.filter((s) => s.state === 'running' && s.labels[LABELS.role] === 'server' && s.labels[LABELS.environment] === e.environment && s.labels[LABELS.image] === e.image && !memberIds.has(s.id));
+    const spec = specOf(ref);
+    if (deployer && outside.length && spec !== undefined) rejoin.push({ ref, spec, servers: outside, why: `taken out by \`provisional ${deployer.command}\`, which did not finish` });
     const creator = runs.find((r) => r.entries.some((x) => x.kind === 'endpoint' && x.name === `${e.environment}/${e.image}`));
-    if (creator && gone.length === e.members.length) endpoints.push({ ref, address: e.address, why: `created by \`provisional ${creator.command}\`, which did not finish` });
+    if (creator && gone.length === e.members.length && !rejoin.some((r) => r.ref.environment === e.environment && r.ref.image === e.image)) {
+      endpoints.push({ ref, address: e.address, why: `created by \`provisional ${creator.command}\`, which did not finish` });
+    }
   }
-  return { members, endpoints };
+  return { members, endpoints, rejoin };
 }
 
 /** Everything a leftover list names, described one per line. */
 export function describeLeftovers(found: Leftovers): string[] {
   return [
+    ...found.rejoin.flatMap((r) => r.servers.map((s) => `${s.name} back into the endpoint of ${r.ref.image} in ${r.ref.environment} (${r.why})`)),
     ...found.members.map((m) => `${m.machine.name} in the endpoint of ${m.ref.image} in ${m.ref.environment} (${m.why})`),
     ...found.endpoints.map((e) => `the endpoint of ${e.ref.image} in ${e.ref.environment} at ${e.address} (${e.why})`),
     ...found.machines.map((d) => `${d.server.name} (${d.why})`),
@@ -92,7 +111,12 @@ export function describeLeftovers(found: Leftovers): string[] {
 /** Remove the leftovers, then forget their runs. Returns what was removed; `onRemoved` hears each machine. */
 export async function removeLeftovers(provider: Provider, project: string, found: Leftovers, signal: AbortSignal, onRemoved?: (name: string) => void): Promise<string[]> {
   const removed: string[] = [];
-  // Out of the endpoints first: no client is sent to a server about to go.
+  // Servers a dead deploy took out go back first, so that the endpoint always has members; then
+  // leftovers leave it before they go: no client is sent to a server about to go.
+  for (const r of found.rejoin) {
+    await provider.endpoints!.attach(r.ref, r.spec, r.servers, signal);
+    removed.push(...r.servers.map((s) => `${s.name} (back in the endpoint)`));
+  }
   for (const m of found.members) {
     await provider.endpoints!.detach(m.ref, undefined, [m.machine], 0, signal);
     removed.push(`${m.machine.name} (endpoint member)`);

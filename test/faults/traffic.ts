@@ -4,7 +4,8 @@
  * fails health, and a warm deploy interrupted at each of its points (launch, health, attach,
  * drain). Ctrl-C (SIGINT): 0 failed requests, the endpoint answers from the old servers only,
  * nothing left for cleanup. SIGKILL: `cleanup` leaves no member of the dead run, no server of it,
- * nothing of the provider's endpoint resources beyond the endpoint (`assertClean`).
+ * nothing of the provider's endpoint resources beyond the endpoint (`assertClean`), and puts the old
+ * servers the run took out back in, so that the endpoint answers from all of them.
  *
  * Each signal case proves it landed during the step it names: it waits for the step's event, and
  * what the command printed before the signal landed shows no later step begun.
@@ -150,7 +151,7 @@ export function trafficFaults(title: string, open: () => Promise<TrafficFaultTar
     }
 
     for (const point of ['attach', 'drain'] as Point[]) {
-      it(`SIGKILL at ${point} of a warm deploy, then cleanup: no member or server of the dead run is left`, async () => {
+      it(`SIGKILL at ${point} of a warm deploy, then cleanup: no member or server of the dead run is left, the old servers serve`, async () => {
         await onV1();
         const run = start(['--json', 'deploy', 'staging']);
         await (point === 'attach' ? waitCount(run, STARTED.attach, t.servers) : run.waitFor(STARTED[point], 120_000));
@@ -163,6 +164,10 @@ export function trafficFaults(title: string, open: () => Promise<TrafficFaultTar
         assert.ok(live.every((s) => s.version === v1), `only the old servers are left: ${JSON.stringify(live)}`);
         const memberIds = (await members()).map((m) => m.id);
         assert.ok(memberIds.every((id) => live.some((s) => s.id === id)), `no member of the dead run: ${JSON.stringify(memberIds)}`);
+        // Old servers the dead run had taken out to drain are back: the endpoint serves from all of them.
+        assert.deepEqual([...memberIds].sort(), live.map((s) => s.id).sort(), 'every old server is in the endpoint again');
+        const bodies = (await startLoad({ ...address, perSecond: 20, maxRequests: 10 }).finished()).answers.map((a) => a.body);
+        assert.deepEqual(new Set(bodies.map((b) => b.split(' ')[0])), new Set(['v1']), `after cleanup only v1 answers: ${bodies.join(', ')}`);
         await t.assertClean(live);
       });
     }

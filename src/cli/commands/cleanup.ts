@@ -11,7 +11,7 @@ export async function run(ctx: CommandContext, opts: { dryRun?: boolean; yes?: b
   const config = await loadProject(ctx);
   const provider = await openProvider(ctx, config, { quiet: true });
   try {
-    const found = await findLeftovers(provider, config.project, ctx.signal);
+    const found = await findLeftovers(provider, config.project, ctx.signal, (ref) => config.deployments[ref.environment]?.[ref.image]?.endpoint);
     const items = describeLeftovers(found);
     if (!items.length) {
       await forgetRuns(config.project, found);
