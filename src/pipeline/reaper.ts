@@ -93,6 +93,17 @@ async function endpointLeftovers(provider: Provider, project: string, servers: S
       endpoints.push({ ref, address: e.address, why: `created by \`provisional ${creator.command}\`, which did not finish` });
     }
   }
+  // An endpoint a dead run created before any server joined it is not listed (providers find
+  // endpoints through their servers' labels): its journal entry names it, so ask for it by name.
+  for (const run of runs) {
+    for (const entry of run.entries.filter((x) => x.kind === 'endpoint')) {
+      const [environment = '', image = ''] = entry.name.split('/');
+      if (endpoints.some((e) => e.ref.environment === environment && e.ref.image === image) || rejoin.some((r) => r.ref.environment === environment && r.ref.image === image)) continue;
+      const ref = { project, environment, image };
+      const status = await provider.endpoints.status(ref, specOf(ref), signal);
+      if (status && status.members.every((m) => !liveIds.has(m.machineId))) endpoints.push({ ref, address: status.address, why: `created by \`provisional ${run.command}\`, which did not finish` });
+    }
+  }
   return { members, endpoints, rejoin };
 }
 

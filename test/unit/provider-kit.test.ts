@@ -173,8 +173,9 @@ describe('kit: built on it, handles', () => {
 describe("kit/endpoints: the rules every provider's endpoints share", () => {
   const server = (id: string, name: string, state: Server['state'] = 'running'): Server => ({ id, name, state, ssh: { host: 'h', port: 22, user: 'root' }, labels: {} });
 
-  it('names an endpoint project-env-image, cut with a hash so that long names stay apart', () => {
-    assert.equal(endpointName({ project: 'Shop', environment: 'staging', image: 'web_app' }), 'shop-staging-web-app');
+  it('names an endpoint project.env.image, cut with a hash so that long names stay apart', () => {
+    assert.equal(endpointName({ project: 'Shop', environment: 'staging', image: 'web_app' }), 'shop.staging.web-app');
+    assert.notEqual(endpointName({ project: 'a-b', environment: 'c', image: 'app' }), endpointName({ project: 'a', environment: 'b-c', image: 'app' }));
     const long = (image: string) => endpointName({ project: 'p'.repeat(40), environment: 'production', image }, 63);
     assert.ok(long('app-one').length <= 63);
     assert.notEqual(long('app-one'), long('app-two'));

@@ -104,4 +104,33 @@ describe('cleanup and endpoints', () => {
     );
     assert.deepEqual((await findLeftovers(provider, 'shop', signal)).rejoin, []);
   });
+
+  it('removes an endpoint a dead first deploy created before any server joined it, which the provider does not list, asking for it by name', async () => {
+    const dir = join(process.env.PROVISIONAL_STATE_DIR!, 'runs', 'shop');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'deadabcd.json'),
+      JSON.stringify({ runId: 'deadabcd', project: 'shop', provider: 'fake', pid: 4194305, host: hostname(), command: 'deploy qa', started: '', entries: [{ kind: 'endpoint', name: 'qa/web' }, { kind: 'endpoint', name: 'qa/gone' }] }),
+    );
+    const calls: string[] = [];
+    const provider = {
+      name: 'fake',
+      listServers: async () => [],
+      listImageVersions: async () => [],
+      destroyMachine: async () => undefined,
+      endpoints: {
+        list: async () => [],
+        status: async (ref: EndpointRef, spec: unknown) => {
+          calls.push(`status ${ref.environment}/${ref.image} ${JSON.stringify(spec)}`);
+          return ref.image === 'web' ? { kind: 'test', address: '127.0.0.1:3', members: [] } : undefined;
+        },
+        remove: async (ref: EndpointRef) => void calls.push(`remove ${ref.environment}/${ref.image}`),
+      },
+    } as unknown as Provider;
+    const signal = new AbortController().signal;
+    const found = await findLeftovers(provider, 'shop', signal, (ref) => (ref.image === 'web' ? { port: 80 } : undefined));
+    assert.deepEqual(describeLeftovers(found), ['the endpoint of web in qa at 127.0.0.1:3 (created by `provisional deploy qa`, which did not finish)']);
+    await removeLeftovers(provider, 'shop', found, signal);
+    assert.deepEqual(calls, ['status qa/web {"port":80}', 'status qa/gone undefined', 'remove qa/web']);
+  });
 });

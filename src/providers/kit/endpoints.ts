@@ -1,7 +1,7 @@
 /**
  * Kit: the rules every provider's endpoints (types.ts `Endpoints`) share, written once:
  *
- *   endpointName(ref, max)        the name of a named endpoint (a load balancer): project-env-image,
+ *   endpointName(ref, max)        the name of a named endpoint (a load balancer): project.env.image,
  *                                 cut to the cloud's limit with a hash so that names stay unique
  *   refLabels(ref), isMemberOf()  which servers belong to an endpoint, by their labels
  *   readSpec(schema, spec)        the provider's parsed `endpoint:` block
@@ -18,13 +18,17 @@ import { ProviderError } from '../../core/errors.js';
 import { sleep } from '../../core/wait.js';
 import { LABELS, type EndpointRef, type Machine, type Server } from '../types.js';
 
-/** `project-environment-image`, only [a-z0-9-], at most `max` characters (a hash keeps cut names apart). */
+/**
+ * `project.environment.image`, only [a-z0-9.-], at most `max` characters (a hash keeps cut names
+ * apart). The parts never hold a period, so no two refs share a name: joined with hyphens, project
+ * `a-b` in `c` and project `a` in `b-c` would.
+ */
 export function endpointName(ref: EndpointRef, max = 63): string {
   const clean = (s: string) => s.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
-  const name = [ref.project, ref.environment, ref.image].map(clean).join('-');
+  const name = [ref.project, ref.environment, ref.image].map(clean).join('.');
   if (name.length <= max) return name;
   const hash = createHash('sha256').update(`${ref.project}\0${ref.environment}\0${ref.image}`).digest('hex').slice(0, 8);
-  return `${name.slice(0, max - hash.length - 1).replace(/-+$/, '')}-${hash}`;
+  return `${name.slice(0, max - hash.length - 1).replace(/[-.]+$/, '')}-${hash}`;
 }
 
 /** The labels every server of the endpoint carries (deploy puts them on each server). */
