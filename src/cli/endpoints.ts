@@ -6,7 +6,7 @@ const memberName = (machineId: string, name: string | undefined, machines: Pick<
 
 export function describeEndpoint(status: EndpointStatus, machines: Pick<Machine, 'id' | 'name'>[]): string {
   const members = status.members.map((m) => `${memberName(m.machineId, m.name, machines)} (${m.state})`);
-  return `${status.kind} at ${status.address} -> ${members.join(', ') || 'no members'}`;
+  return `${status.kind} at ${status.address || '(no address yet)'} -> ${members.join(', ') || 'no members'}`;
 }
 
 export function endpointJson(status: EndpointStatus, machines: Pick<Machine, 'id' | 'name'>[]) {

@@ -141,7 +141,7 @@ async function ensureEndpoint(endpoint: ImageEndpoint, image: ImagePlan, journal
   // An existing endpoint keeps its settings (its health check) until the new servers passed the
   // new ones: a changed check applied first could take every old server out (see rolloutImage).
   const status = before ?? (await ensure(endpoint, opts.signal));
-  scoped(opts.events, image.image).emit({ type: 'info', message: `endpoint ${status.kind} at ${status.address}${before ? '' : ' (new)'}` });
+  scoped(opts.events, image.image).emit({ type: 'info', message: `endpoint ${status.kind} ${status.address ? `at ${status.address}` : '(its address comes with the first server that joins)'}${before ? '' : ' (new)'}` });
   // An endpoint added to an environment whose servers already run: the healthy ones join it.
   const members = new Set(status.members.map((m) => m.machineId));
   await attach(endpoint, image.keep.filter((s) => s.state === 'running' && !members.has(s.id)), opts.signal);
