@@ -20,7 +20,7 @@ import { weightedSemaphore } from '../core/semaphore.js';
 import { newRunId, RunJournal } from '../core/journal.js';
 import type { EndpointStatus } from '../providers/types.js';
 import type { EnvironmentPlan, ImagePlan, PlannedServer } from './plan.js';
-import type { DeployKeys } from './keys.js';
+import type { DeployKeys } from '../core/project-keys.js';
 import type { RuntimeConfig } from './runtime-config.js';
 import { waitHealthy } from './health.js';
 import { attach, DEFAULT_DRAIN_S, detach, ensure, imageEndpoint, type ImageEndpoint } from './endpoint.js';

@@ -13,7 +13,7 @@ import type { CleanupStack } from '../core/cleanup.js';
 import { ScriptError, UserFacingError } from '../core/errors.js';
 import { step } from '../core/events.js';
 import { teardownSignal } from '../core/teardown.js';
-import { deployKeys } from '../deploy/keys.js';
+import { deployKeys } from '../core/project-keys.js';
 import { listScripts } from '../images/inputs.js';
 import { LABELS, type ImageVersion } from '../providers/types.js';
 import { SshError, waitForSsh, type SshSession } from '../ssh/client.js';

@@ -1,7 +1,7 @@
 /** `provisional deploy [ENV] [--cold] [--plan] [--from ENV] [--pin IMAGE@VERSION]`, and the engine `rollback` shares. */
 import { applyPlan } from '../../deploy/apply.js';
 import { environmentState, pickEnvironment } from '../../deploy/environment.js';
-import { deployKeys, runtimeConfigKey } from '../../deploy/keys.js';
+import { deployKeys, runtimeConfigKey } from '../../core/project-keys.js';
 import { isEmptyPlan, planEnvironment, type DeployMode, type EnvironmentPlan } from '../../deploy/plan.js';
 import { describeReason, resolvePins, type ReleaseTarget } from '../../deploy/release.js';
 import { loadRuntimeConfig, runtimeConfigLabel, type RuntimeConfig } from '../../deploy/runtime-config.js';

@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { closest } from '../../config/suggest.js';
 import { environmentState } from '../../deploy/environment.js';
-import { deployKeys } from '../../deploy/keys.js';
+import { deployKeys } from '../../core/project-keys.js';
 import { UsageError, UserFacingError } from '../../core/errors.js';
 import { loadProject, openProvider, type CommandContext } from '../context.js';
 

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { stateDir } from '../core/paths.js';
+import { stateDir } from './paths.js';
 import { generateKeyPair } from '../ssh/client.js';
 
 export interface DeployKeys {
