@@ -127,6 +127,8 @@ export function trafficFlow(t: TrafficTarget): void {
     p.write('config/provisional/app/scripts/10-app.sh', buildScript('v1'), 0o755);
     p.write('config/provisional/app/deploy/10-serve.sh', DEPLOY_SCRIPT, 0o755);
     await ok('image', 'update');
+    // The plan says the endpoint is new, and how servers will be replaced.
+    assert.match((await ok('deploy', 'staging', '--plan')).stdout, /\n {4}endpoint: new \(created by this deploy\); all replaced at once, old servers drained for up to \d+ s/);
     // --json prints one JSON document a line: the result is the `deployed` one.
     const lines = (await ok('deploy', 'staging', '--json')).stdout.split('\n').filter((l) => l.startsWith('{'));
     const deployed = lines.map((l) => JSON.parse(l) as { type?: string; endpoints: Record<string, { address: string; members: { name: string }[] }> }).find((d) => d.type === 'deployed')!;
@@ -134,6 +136,10 @@ export function trafficFlow(t: TrafficTarget): void {
     assert.ok(endpoint.address, 'the endpoint has an address');
     assert.equal(endpoint.members.length, t.servers, 'every server is a member');
     address = (t.target ?? defaultTarget)(endpoint.address);
+    // Now the plan shows the endpoint as it is, with its members.
+    const plan = JSON.parse((await ok('deploy', 'staging', '--plan', '--json')).stdout.trim().split('\n').at(-1)!) as { images: { endpoint: { now: { address: string; members: unknown[] } | null } | null }[] };
+    assert.equal(plan.images[0]!.endpoint?.now?.address, endpoint.address);
+    assert.equal(plan.images[0]!.endpoint?.now?.members.length, t.servers);
     const load = startLoad({ ...address, perSecond: 20, maxRequests: 10 });
     const bodies = (await load.finished()).answers.map((a) => a.body);
     assert.equal(bodies.length, 10);

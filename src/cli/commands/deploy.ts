@@ -6,10 +6,10 @@ import { isEmptyPlan, planEnvironment, type DeployMode, type EnvironmentPlan } f
 import { describeReason, resolvePins, type ReleaseTarget } from '../../deploy/release.js';
 import { loadRuntimeConfig, runtimeConfigLabel, type RuntimeConfig } from '../../deploy/runtime-config.js';
 import { ConfigError, UsageError, UserFacingError } from '../../core/errors.js';
-import { endpointProblems } from '../../deploy/endpoint.js';
-import { describeEndpoint, endpointsJson } from '../endpoints.js';
+import { DEFAULT_DRAIN_S, endpointProblems, imageEndpoint } from '../../deploy/endpoint.js';
+import { describeEndpoint, endpointJson, endpointsJson } from '../endpoints.js';
 import { acquireLock, lockPath } from '../../core/lock.js';
-import type { ImageVersion, Provider, Server } from '../../providers/types.js';
+import type { EndpointStatus, ImageVersion, Provider, Server } from '../../providers/types.js';
 import type { DeploymentImageConfig } from '../../config/schema.js';
 import { LABELS } from '../../providers/types.js';
 import { tee } from '../../core/events.js';
@@ -82,7 +82,7 @@ export async function deploy(
     // An endpoint another program's port would refuse: exit 2 before anything is created.
     const endpointIssues = await endpointProblems(provider, config.project, environment, deployment, ctx.signal);
     if (endpointIssues.length) throw new ConfigError(endpointIssues.map((p) => config.problem(['deployments', environment, p.image, 'endpoint'], p.message)));
-    printPlan(ctx, plan, opts.planOnly);
+    printPlan(ctx, plan, opts.planOnly, await plannedEndpoints(provider, config.project, environment, deployment, ctx.signal), servers);
     const withEndpoints = Object.values(deployment).some((d) => d.endpoint !== undefined);
     // With an endpoint, even a deploy with no server to replace makes sure it exists and has every server.
     if (opts.planOnly || (isEmptyPlan(plan) && !withEndpoints)) return 0;
@@ -113,7 +113,27 @@ function releases(plan: EnvironmentPlan) {
   return plan.images.map((i) => ({ image: i.image, version: i.target?.version ?? null, reason: i.reason ? describeReason(i.reason) : null }));
 }
 
-function printPlan(ctx: CommandContext, plan: EnvironmentPlan, planOnly: boolean): void {
+/** Each image's endpoint as the plan shows it: as it is now (undefined: this deploy creates it), with the rollout's settings. */
+interface PlannedEndpoint {
+  status?: EndpointStatus;
+  batch?: number;
+  drainS: number;
+}
+
+async function plannedEndpoints(provider: Provider, project: string, environment: string, deployment: Record<string, DeploymentImageConfig>, signal: AbortSignal): Promise<Record<string, PlannedEndpoint>> {
+  const out: Record<string, PlannedEndpoint> = {};
+  for (const [image, config] of Object.entries(deployment)) {
+    const endpoint = imageEndpoint(provider, project, environment, image, config);
+    if (!endpoint) continue;
+    const status = await endpoint.endpoints.status(endpoint.ref, endpoint.spec, signal);
+    out[image] = { status, batch: config.rollout?.batch, drainS: config.drain ?? DEFAULT_DRAIN_S };
+  }
+  return out;
+}
+
+function printPlan(ctx: CommandContext, plan: EnvironmentPlan, planOnly: boolean, endpoints: Record<string, PlannedEndpoint>, servers: Server[]): void {
+  const endpointLine = (e: PlannedEndpoint) =>
+    `${e.status ? describeEndpoint(e.status, servers) : 'new (created by this deploy)'}; ${e.batch ? `replacing ${e.batch} at a time` : 'all replaced at once'}, old servers drained for up to ${e.drainS} s`;
   if (ctx.globals.json) {
     ctx.reporter.printJson({
       type: 'plan',
@@ -125,6 +145,7 @@ function printPlan(ctx: CommandContext, plan: EnvironmentPlan, planOnly: boolean
         create: i.create.map((s) => ({ name: s.name, version: s.version.version })),
         destroy: i.destroy.map((s) => ({ name: s.name, version: s.labels[LABELS.version] ?? null, why: i.destroyWhy[s.name] ?? null })),
         keep: i.keep.map((s) => ({ name: s.name, version: s.labels[LABELS.version] ?? null })),
+        endpoint: endpoints[i.image] ? { now: endpoints[i.image]!.status ? endpointJson(endpoints[i.image]!.status!, servers) : null, batch: endpoints[i.image]!.batch ?? null, drain: endpoints[i.image]!.drainS } : null,
         note: i.note ?? null,
       })),
     });
@@ -140,6 +161,7 @@ function printPlan(ctx: CommandContext, plan: EnvironmentPlan, planOnly: boolean
     const release = i.target && i.reason && !i.note ? `: ${i.target.version} (${describeReason(i.reason)})` : '';
     lines.push(`  ${i.image}${release}${i.note ? `: ${i.note}` : ''}`);
     lines.push(...parts.map((p) => `    ${p}`));
+    if (endpoints[i.image]) lines.push(`    endpoint: ${endpointLine(endpoints[i.image]!)}`);
   }
   if (isEmptyPlan(plan)) lines.push('  nothing to do: every server runs the version and config it should');
   ctx.reporter.print(lines.join('\n'));
