@@ -20,6 +20,7 @@ import {
 import { runCli, serverRows, versionNames } from '../helpers/cli.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
 import { startEc2Emulator, type Ec2Emulator } from '../../src/emulators/aws/server.js';
+import { awsCliEnv } from '../helpers/aws-env.js';
 
 let project: TempProject;
 let stateDir: string;
@@ -53,15 +54,7 @@ describe('CLI end to end on AWS (EC2 emulator)', { timeout: 30 * 60_000 }, () =>
     emulator = await startEc2Emulator({ accessKeyId: 'AKIDE2ETEST', secretAccessKey: 'e2e-secret-access-key', delays: { imagePendingMs: 500 } });
     project = tempProject('provisional-aws-');
     stateDir = mkdtempSync(join(tmpdir(), 'provisional-aws-state-'));
-    env = {
-      AWS_ACCESS_KEY_ID: emulator.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: emulator.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: '/nonexistent',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
-      EC2_URL: emulator.url,
-      PROVISIONAL_STATE_DIR: stateDir,
-    };
+    env = awsCliEnv(emulator, stateDir);
     ec2 = new EC2Client({ region: 'us-east-1', endpoint: emulator.url, credentials: { accessKeyId: emulator.accessKeyId, secretAccessKey: emulator.secretAccessKey } });
   });
   after(async () => {

@@ -7,6 +7,7 @@ import { runCli } from '../helpers/cli.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
 import { startEc2Emulator, type Ec2Emulator } from '../../src/emulators/aws/server.js';
 import { lifecycleFlow } from './lifecycle-flow.js';
+import { awsCliEnv, AWS_PROVIDER_SETTINGS } from '../helpers/aws-env.js';
 
 let project: TempProject;
 let stateDir: string;
@@ -19,15 +20,7 @@ describe('image lifecycle end to end on AWS (EC2 emulator)', { timeout: 15 * 60_
     emulator = await startEc2Emulator({ accessKeyId: 'AKIDLIFECYCLE', secretAccessKey: 'lifecycle-secret-access-key', delays: { imagePendingMs: 300 } });
     project = tempProject('provisional-lifecycle-aws-');
     stateDir = mkdtempSync(join(tmpdir(), 'provisional-lifecycle-aws-state-'));
-    env = {
-      AWS_ACCESS_KEY_ID: emulator.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: emulator.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: '/nonexistent',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
-      EC2_URL: emulator.url,
-      PROVISIONAL_STATE_DIR: stateDir,
-    };
+    env = awsCliEnv(emulator, stateDir);
   });
   after(async () => {
     await runCli(['destroy', 'staging', '--yes'], { cwd: project.dir, env }).catch(() => undefined);
@@ -39,7 +32,7 @@ describe('image lifecycle end to end on AWS (EC2 emulator)', { timeout: 15 * 60_
   lifecycleFlow({
     project: () => project,
     env: () => env,
-    providerYaml: () => `  name: aws\n  region: ${REGION}\n  endpoint: \${EC2_URL}\n  ssh-user: root\n  create-timeout: 20`,
+    providerYaml: () => AWS_PROVIDER_SETTINGS,
     baseImage: '136693071363/debian-12-amd64-*',
     defaultSize: 't3.micro',
     // The emulator's control, over HTTP: Debian publishes a newer AMI of the series in every region.

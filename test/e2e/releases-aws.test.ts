@@ -8,6 +8,7 @@ import { runCli } from '../helpers/cli.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
 import { startEc2Emulator, type Ec2Emulator } from '../../src/emulators/aws/server.js';
 import { releaseFlow } from './releases-flow.js';
+import { awsCliEnv, AWS_PROVIDER_SETTINGS } from '../helpers/aws-env.js';
 
 let project: TempProject;
 let stateDir: string;
@@ -20,15 +21,7 @@ describe('releases end to end on AWS (EC2 emulator)', { timeout: 20 * 60_000 }, 
     emulator = await startEc2Emulator({ accessKeyId: 'AKIDRELEASES', secretAccessKey: 'releases-secret-access-key', delays: { imagePendingMs: 300 } });
     project = tempProject('provisional-releases-aws-');
     stateDir = mkdtempSync(join(tmpdir(), 'provisional-releases-aws-state-'));
-    env = {
-      AWS_ACCESS_KEY_ID: emulator.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: emulator.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: '/nonexistent',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
-      EC2_URL: emulator.url,
-      PROVISIONAL_STATE_DIR: stateDir,
-    };
+    env = awsCliEnv(emulator, stateDir);
     ec2 = new EC2Client({ region: 'us-east-1', endpoint: emulator.url, credentials: { accessKeyId: emulator.accessKeyId, secretAccessKey: emulator.secretAccessKey } });
   });
   after(async () => {
@@ -42,7 +35,7 @@ describe('releases end to end on AWS (EC2 emulator)', { timeout: 20 * 60_000 }, 
   releaseFlow({
     project: () => project,
     env: () => env,
-    providerYaml: () => '  name: aws\n  region: us-east-1\n  endpoint: ${EC2_URL}\n  ssh-user: root\n  create-timeout: 20',
+    providerYaml: () => AWS_PROVIDER_SETTINGS,
     baseImage: '136693071363/debian-12-amd64-*',
     // Every tag of every instance, terminated ones included: a label is forever in CloudTrail.
     labelsText: async () => JSON.stringify(((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? []).flatMap((r) => (r.Instances ?? []).map((i) => i.Tags))),

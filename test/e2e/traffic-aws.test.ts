@@ -15,6 +15,7 @@ import { userTargetGroup } from '../helpers/elbv2.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
 import { startEc2Emulator, type Ec2Emulator } from '../../src/emulators/aws/server.js';
 import { trafficFlow, WEB_PORT } from './traffic-flow.js';
+import { awsCliEnv, AWS_PROVIDER_SETTINGS } from '../helpers/aws-env.js';
 
 function trafficOn(kind: 'target group' | 'Elastic IP'): void {
   let project: TempProject;
@@ -28,15 +29,7 @@ function trafficOn(kind: 'target group' | 'Elastic IP'): void {
       emulator = await startEc2Emulator({ accessKeyId: 'AKIDTRAFFIC', secretAccessKey: 'traffic-secret-key', delays: { imagePendingMs: 500 } });
       project = tempProject('provisional-traffic-aws-');
       stateDir = mkdtempSync(join(tmpdir(), 'provisional-traffic-aws-state-'));
-      env = {
-        AWS_ACCESS_KEY_ID: emulator.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: emulator.secretAccessKey,
-        AWS_EC2_METADATA_DISABLED: 'true',
-        AWS_CONFIG_FILE: '/nonexistent',
-        AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
-        EC2_URL: emulator.url,
-        PROVISIONAL_STATE_DIR: stateDir,
-      };
+      env = awsCliEnv(emulator, stateDir);
       if (kind === 'target group') groupArn = await userTargetGroup(emulator, { name: 'traffic', port: WEB_PORT, listenerPort: 80, deregistrationDelayS: 2 });
     });
     after(async () => {
@@ -49,7 +42,7 @@ function trafficOn(kind: 'target group' | 'Elastic IP'): void {
     trafficFlow({
       project: () => project,
       env: () => env,
-      providerYaml: () => '  name: aws\n  region: us-east-1\n  endpoint: ${EC2_URL}\n  ssh-user: root\n  create-timeout: 20',
+      providerYaml: () => AWS_PROVIDER_SETTINGS,
       baseImage: '136693071363/debian-12-amd64-*',
       endpointYaml: () => (kind === 'target group' ? `{ target-group: ${groupArn} }` : '{ elastic-ip: true }'),
       servers: kind === 'target group' ? 2 : 1,

@@ -9,6 +9,7 @@ import type { MachinePool } from '../../src/emulators/machines/pool.js';
 import type { TempProject } from '../helpers/project.js';
 import { faultProject } from './project.js';
 import type { FaultTarget, Inventory } from './target.js';
+import { awsCliEnv } from '../helpers/aws-env.js';
 
 const REGION = 'us-east-1';
 
@@ -41,16 +42,7 @@ export class AwsTarget implements FaultTarget {
       baseImage: '136693071363/debian-12-amd64-*',
     });
     const stateDir = mkdtempSync(join(tmpdir(), 'provisional-faults-aws-state-'));
-    const env = {
-      AWS_ACCESS_KEY_ID: emulator.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: emulator.secretAccessKey,
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: '/nonexistent',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
-      EC2_URL: emulator.url,
-      PROVISIONAL_STATE_DIR: stateDir,
-      CANARY_TOKEN: canary,
-    };
+    const env = { ...awsCliEnv(emulator, stateDir), CANARY_TOKEN: canary };
     return new AwsTarget(emulator, project, stateDir, env, canary);
   }
 
