@@ -299,14 +299,16 @@ export function providerContract(
       assert.deepEqual(await provider.listServers({ run }, signal), []);
     });
 
-    it('a batch of two images and two sizes: each machine runs its own image, size and labels', stepTimeout, async () => {
+    it('a batch of two images and two sizes: each machine runs its own image, size and labels, and takes every key of its request', stepTimeout, async () => {
       // The two requests share nothing one create call could: a provider that took the first
       // request's image, size or labels for the whole batch fails here.
       const key = freshKey();
+      // A deploy authorises two keys (the project's and the user's own): both must let SSH in.
+      const userKey = freshKey();
       const reqs = [
         request(`batch-a-${run}`, { kind: 'version', version: second }, key, 'server', opts.sizes[0]),
         request(`batch-b-${run}`, { kind: 'version', version: first }, key, 'server', opts.sizes[1]),
-      ];
+      ].map((r) => ({ ...r, authorizedKey: `${key.publicKey.trim()}\n${userKey.publicKey.trim()}\n` }));
       const launched = await provider.launchMachines(reqs, signal);
       launched.forEach((m) => machines.set(m.id, m));
       assert.deepEqual(launched.map((m) => m.name), reqs.map((r) => r.name), 'machines come back in the order of the requests');
@@ -318,6 +320,8 @@ export function providerContract(
         } finally {
           ssh.end();
         }
+        const asUser = await waitForSsh(machine.ssh, userKey.privateKey, sshTimeoutMs);
+        asUser.end();
       }
       for (const machine of launched) await destroy(machine);
       assert.deepEqual(await provider.listServers({ run }, signal), []);

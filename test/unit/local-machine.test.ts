@@ -10,6 +10,7 @@ import { acquireLock } from '../../src/core/lock.js';
 import { processMatches } from '../../src/providers/local/process.js';
 import { EARLY_FILES, GUEST_FILES, MASK_UNITS, debianRecipeKey } from '../../src/providers/local/debian-guest.js';
 import { hasPvhNote } from '../../src/providers/local/kernel.js';
+import { parse as parseYaml } from 'yaml';
 
 const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey test@host';
 
@@ -83,6 +84,9 @@ describe('local machine command line', () => {
     const seed = cloudInitSeed('m1', 'app1', key);
     assert.match(seed['user-data'], /^#cloud-config\ndisable_root: false\n/);
     assert.ok(seed['user-data'].includes(JSON.stringify(key)));
+    // Every key line is its own entry (cloud-init writes one authorized_keys line an entry).
+    const two = cloudInitSeed('m1', 'app1', `${key}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0second second@host\n`);
+    assert.deepEqual((parseYaml(two['user-data']) as { ssh_authorized_keys: string[] }).ssh_authorized_keys, [key.trim(), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0second second@host']);
   });
 
   it('makes host names the kernel accepts', () => {

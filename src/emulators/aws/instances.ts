@@ -6,6 +6,7 @@
  * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-lifecycle.html
  */
 import { ACCOUNT_ID, type Ec2Cloud, type Handler } from './cloud.js';
+import { userDataKeys } from './user-data.js';
 import { checkIdFormat, Ec2Error, notFound } from './errors.js';
 import type { Params } from './query.js';
 import {
@@ -311,7 +312,7 @@ const runInstances: Handler = (cloud, region, params) => {
     instance.volumeId = createRootVolume(region, instance, image.snapshotIds[0], new Map(volumeTags)).id;
     region.instances.set(instance.id, instance);
     instances.push(instance);
-    launch(cloud, region, instance, layer, keyPair ? [keyPair.publicKey] : []);
+    launch(cloud, region, instance, layer, [...(keyPair ? [keyPair.publicKey] : []), ...userDataKeys(userData)]);
   }
   if (clientToken) region.clientTokens.set(clientToken, reservationId);
   image.lastLaunchedTime = launchTime;

@@ -19,6 +19,7 @@ import { creatingSignal, quietly, teardownSignal } from '../../core/teardown.js'
 import { LABELS, type LaunchRequest } from '../types.js';
 import { toTags, type Ec2 } from './client.js';
 import type { AwsSettings } from './settings.js';
+import { authorizedKeyLines } from '../kit/cloud-config.js';
 
 /** What a builder's launch made for it alone, removed with it. */
 export interface TemporaryAccess {
@@ -58,7 +59,7 @@ export class Access {
   }
 
   private async keyPair(req: LaunchRequest, builder: boolean, signal: AbortSignal): Promise<string> {
-    const publicKey = req.authorizedKey.split('\n')[0]!.trim();
+    const publicKey = authorizedKeyLines(req.authorizedKey)[0]!;
     const name = builder ? buildAccessName(req.labels[LABELS.run]) : `provisional-${this.project}-${fingerprint(publicKey)}`;
     if (!builder) {
       const found = await this.ec2.call('find key pair', (sdk, s) => sdk.send(new DescribeKeyPairsCommand({ Filters: [{ Name: 'key-name', Values: [name] }] }), { abortSignal: s }), signal);

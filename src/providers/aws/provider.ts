@@ -14,6 +14,7 @@ import { semaphore } from '../../core/semaphore.js';
 import { creatingSignal, quietly, teardownSignal } from '../../core/teardown.js';
 import { TimeoutError } from '../../core/wait.js';
 import { refuseIfBuiltOn } from '../../images/dependents.js';
+import { authorizedKeyLines, cloudConfig } from '../kit/cloud-config.js';
 import { machineHandles } from '../kit/handle.js';
 import { launchBatch, launchOne, shareKeyOf, type BatchLauncher } from '../kit/launch.js';
 import { readLaunchOptions } from '../kit/options.js';
@@ -145,6 +146,8 @@ export class AwsProvider implements Provider {
                   MinCount: group.length,
                   MaxCount: group.length,
                   KeyName: access.keyName,
+                  // A key pair holds one key: cloud-init authorises the request's others.
+                  UserData: extraKeysUserData(first.authorizedKey),
                   SecurityGroupIds: access.groupIds,
                   SubnetId: this.settings['subnet-id'],
                   InstanceInitiatedShutdownBehavior: 'stop',
@@ -324,4 +327,10 @@ export class AwsProvider implements Provider {
 
 function imageIdOf(source: SourceImage): string {
   return source.kind === 'base' ? source.id : source.version.id;
+}
+
+/** The request's keys after the first (the key pair's), as cloud-config user data; none: no user data. */
+function extraKeysUserData(authorizedKey: string): string | undefined {
+  const extra = authorizedKeyLines(authorizedKey).slice(1);
+  return extra.length ? Buffer.from(cloudConfig({ keys: extra })).toString('base64') : undefined;
 }

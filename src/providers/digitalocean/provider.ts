@@ -36,6 +36,7 @@ import { digitalOceanLaunchOptionsSchema, resolveToken, TOKEN_VARIABLES, type Di
 import { Snapshots } from './snapshots.js';
 import { labelsToTags, publicAddress, tag, tagsToLabels } from './tags.js';
 import { dropletSchema, imageSchema, sshKeySchema, type Droplet } from './types.js';
+import { authorizedKeyLines } from '../kit/cloud-config.js';
 
 const DEFAULT_API = 'https://api.digitalocean.com';
 
@@ -184,7 +185,7 @@ export class DigitalOceanProvider implements Provider {
 
   /** Builders get a temporary key; servers get the project's keys, registered once and reused. */
   private async keysFor(req: LaunchRequest, signal: AbortSignal): Promise<{ ids: number[]; temporary?: number }> {
-    const keys = req.authorizedKey.split('\n').map((k) => k.trim()).filter(Boolean);
+    const keys = authorizedKeyLines(req.authorizedKey);
     const keyAnswer = z.looseObject({ ssh_key: sshKeySchema });
     if (req.labels[LABELS.role] === 'builder') {
       // Not cut short either: the batch's create removes it if what follows fails.

@@ -22,6 +22,7 @@ import { durations, waitForBatch } from '../kit/wait.js';
 import { LABELS, type BaseImage, type ImageVersion, type ImageVersionMetadata, type LaunchOptions, type LaunchRequest, type Machine, type Provider, type ProviderContext, type Server, type SourceImage, type VersionMetadataPatch } from '../types.js';
 import { actionSchema, HetznerApi, imageSchema, serverSchema, sshKeySchema, type Action, type Image, type Server as HetznerServer } from './api.js';
 import { hetznerLaunchOptionsSchema, resolveToken, TOKEN_VARIABLE, type HetznerSettings } from './settings.js';
+import { authorizedKeyLines } from '../kit/cloud-config.js';
 
 const DEFAULT_API = 'https://api.hetzner.cloud/v1';
 /** Label of the servers of one launch batch: the whole batch is polled with one selector. */
@@ -160,7 +161,7 @@ export class HetznerProvider implements Provider {
   private async deployKeys(authorizedKey: string, signal: AbortSignal): Promise<number[]> {
     const existing = await this.api.list('/ssh_keys', 'ssh_keys', { operation: 'list SSH keys', signal, schema: sshKeySchema });
     const ids: number[] = [];
-    for (const key of authorizedKey.split('\n').map((k) => k.trim()).filter(Boolean)) {
+    for (const key of authorizedKeyLines(authorizedKey)) {
       const found = existing.find((k) => keyBody(k.public_key) === keyBody(key));
       ids.push(found ? found.id : await this.addKey(`provisional-${this.ctx.project}-${createHash('sha256').update(keyBody(key)).digest('hex').slice(0, 12)}`, key, signal));
     }
@@ -310,7 +311,7 @@ function selector(labels: Record<string, string>): string {
 }
 
 const buildKeyName = (runId: string | undefined) => `provisional-build-${runId ?? 'run'}`;
-const firstKey = (authorizedKey: string) => authorizedKey.split('\n')[0]!.trim();
+const firstKey = (authorizedKey: string) => authorizedKeyLines(authorizedKey)[0]!;
 const keyBody = (line: string) => line.trim().split(/\s+/).slice(0, 2).join(' ');
 const sourceImage = (source: SourceImage): string | number => (source.kind === 'base' ? source.ref : Number(source.version.id));
 

@@ -5,6 +5,7 @@ import { acceleratorArgs, hardwareFor, type Accelerator, type GuestHardware } fr
 import type { BootSpec } from './base-record.js';
 import { optionValue } from './qemu.js';
 import type { PortForward } from './settings.js';
+import { authorizedKeyLines, cloudConfig } from '../kit/cloud-config.js';
 
 export interface MachineSpec {
   /** Run directory; also marks the process as ours (it is on the command line). */
@@ -95,6 +96,6 @@ export function machineArgs(spec: MachineSpec): string[] {
 export function cloudInitSeed(instanceId: string, hostname: string, authorizedKey: string): { 'meta-data': string; 'user-data': string } {
   return {
     'meta-data': `instance-id: ${instanceId}\nlocal-hostname: ${hostname}\n`,
-    'user-data': ['#cloud-config', 'disable_root: false', 'ssh_pwauth: false', 'ssh_authorized_keys:', `  - ${JSON.stringify(authorizedKey.trim())}`, ''].join('\n'),
+    'user-data': cloudConfig({ keys: authorizedKeyLines(authorizedKey), rootLogin: true }),
   };
 }
