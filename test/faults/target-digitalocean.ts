@@ -27,7 +27,8 @@ export class DigitalOceanTarget implements FaultTarget {
     const canary = `canary-${randomBytes(12).toString('hex')}`;
     const emulator = await startDigitalOceanEmulator({
       token: `dop_v1_${randomBytes(32).toString('hex')}`,
-      delays: { create: 300, shutdown: 200, power_off: 200, power_on: 300, snapshot: 1500, transfer: 800 },
+      // destroy: the builder's removal takes a moment, as on the real API, so that a signal can land in it.
+      delays: { create: 300, shutdown: 200, power_off: 200, power_on: 300, snapshot: 1500, transfer: 800, destroy: 800 },
       onError: () => undefined,
     });
     const project = faultProject({

@@ -29,9 +29,11 @@ export interface Delays {
   load_balancer: number;
   /** A reserved IP's assign or unassign action. */
   reserved_ip: number;
+  /** DELETE /v2/droplets/{id} destroys at once and answers after this long (the real API takes a moment to answer). */
+  destroy: number;
 }
 
-export const DEFAULT_DELAYS: Delays = { create: 2000, shutdown: 500, power_off: 500, power_on: 1000, reboot: 1500, snapshot: 3000, transfer: 2000, load_balancer: 3000, reserved_ip: 1000 };
+export const DEFAULT_DELAYS: Delays = { create: 2000, shutdown: 500, power_off: 500, power_on: 1000, reboot: 1500, snapshot: 3000, transfer: 2000, load_balancer: 3000, reserved_ip: 1000, destroy: 0 };
 
 /** What droplets run on: machines/pool.ts's MachinePool fits. */
 export interface DropletMachines {

@@ -149,8 +149,10 @@ route('DELETE', '/v2/droplets', (ctx) => {
 });
 
 route('GET', '/v2/droplets/{droplet_id}', (ctx) => ok({ droplet: renderDroplet(ctx, droplet(ctx)) }));
-route('DELETE', '/v2/droplets/{droplet_id}', (ctx) => {
+route('DELETE', '/v2/droplets/{droplet_id}', async (ctx) => {
   ctx.cloud.deleteDroplet(droplet(ctx));
+  // The droplet goes at once; the answer comes after the delay (a client killed meanwhile has still destroyed it).
+  if (ctx.cloud.delays.destroy) await new Promise((resolve) => setTimeout(resolve, ctx.cloud.delays.destroy));
   return noContent;
 });
 
