@@ -127,8 +127,8 @@ export function trafficFlow(t: TrafficTarget): void {
     p.write('config/provisional/app/scripts/10-app.sh', buildScript('v1'), 0o755);
     p.write('config/provisional/app/deploy/10-serve.sh', DEPLOY_SCRIPT, 0o755);
     await ok('image', 'update');
-    // The plan says the endpoint is new, and how servers will be replaced.
-    assert.match((await ok('deploy', 'staging', '--plan')).stdout, /\n {4}endpoint: new \(created by this deploy\); all replaced at once, old servers drained for up to \d+ s/);
+    // The plan says the endpoint is new (or, for the user's own target group, that it has no members yet), and how servers will be replaced.
+    assert.match((await ok('deploy', 'staging', '--plan')).stdout, /\n {4}endpoint: (new \(created by this deploy\)|\S+ at \S+ -> no members); all replaced at once, old servers drained for up to \d+ s/);
     // --json prints one JSON document a line: the result is the `deployed` one.
     const lines = (await ok('deploy', 'staging', '--json')).stdout.split('\n').filter((l) => l.startsWith('{'));
     const deployed = lines.map((l) => JSON.parse(l) as { type?: string; endpoints: Record<string, { address: string; members: { name: string }[] }> }).find((d) => d.type === 'deployed')!;
