@@ -73,22 +73,7 @@ test('machines: boot, SSH on their own address, snapshot, a machine from the sna
 });
 
 test('machines: an emulator killed with SIGKILL leaves no machine running, and the next pool reaps its files', { timeout: 120_000 }, async () => {
-  const script = `
-    const { MachinePool, BASE_LAYER } = await import(${JSON.stringify(new URL('../../../src/emulators/machines/pool.js', import.meta.url).href)});
-    const pool = await MachinePool.open();
-    const m = await pool.create({ name: 'orphan', layer: BASE_LAYER, authorizedKeys: [] });
-    console.log(JSON.stringify({ runDir: pool.runDir, ip: m.ip }));
-    setInterval(() => {}, 1000);
-  `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the child pool did not start within 60 s')), 60_000);
-    child.stdout.once('data', (d: Buffer) => {
-      clearTimeout(timer);
-      resolve(d.toString());
-    });
-  });
-  const { runDir } = JSON.parse(line) as { runDir: string; ip: string };
+  const { child, runDir } = await childPool('orphan');
   const started = Date.now() + 10_000;
   while ((await nspawnPids(runDir)).length === 0 && Date.now() < started) await new Promise((r) => setTimeout(r, 100));
   assert.ok((await nspawnPids(runDir)).length >= 1);
@@ -106,22 +91,7 @@ test('machines: an emulator killed with SIGKILL leaves no machine running, and t
 });
 
 test('machines: a machine whose systemd-nspawn was killed (orphaned to init) is killed by the next pool, freeing its address', { timeout: 120_000 }, async () => {
-  const script = `
-    const { MachinePool, BASE_LAYER } = await import(${JSON.stringify(new URL('../../../src/emulators/machines/pool.js', import.meta.url).href)});
-    const pool = await MachinePool.open();
-    const m = await pool.create({ name: 'orphan2', layer: BASE_LAYER, authorizedKeys: [] });
-    console.log(JSON.stringify({ runDir: pool.runDir, ip: m.ip, port: m.port }));
-    setInterval(() => {}, 1000);
-  `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the child pool did not start within 60 s')), 60_000);
-    child.stdout.once('data', (d: Buffer) => {
-      clearTimeout(timer);
-      resolve(d.toString());
-    });
-  });
-  const { runDir, ip, port } = JSON.parse(line) as { runDir: string; ip: string; port: number };
+  const { child, runDir, ip, port } = await childPool('orphan2');
   const listening = Date.now() + 20_000;
   while ((await portFree(ip, port)) && Date.now() < listening) await new Promise((r) => setTimeout(r, 100));
   assert.equal(await portFree(ip, port), false, 'the machine\'s sshd listens');
@@ -170,3 +140,23 @@ test('machines: a forced stop kills the whole container (no orphan keeps its ove
     await pool.close();
   }
 });
+
+/** A machine pool in a child process (to be killed), with one machine: the child, its run directory and the machine's SSH address. */
+async function childPool(name: string) {
+  const script = `
+    const { MachinePool, BASE_LAYER } = await import(${JSON.stringify(new URL('../../../src/emulators/machines/pool.js', import.meta.url).href)});
+    const pool = await MachinePool.open();
+    const m = await pool.create({ name: ${JSON.stringify(name)}, layer: BASE_LAYER, authorizedKeys: [] });
+    console.log(JSON.stringify({ runDir: pool.runDir, ip: m.ip, port: m.port }));
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the child pool did not start within 60 s')), 60_000);
+    child.stdout.once('data', (d: Buffer) => {
+      clearTimeout(timer);
+      resolve(d.toString());
+    });
+  });
+  return { child, ...(JSON.parse(line) as { runDir: string; ip: string; port: number }) };
+}
