@@ -27,6 +27,8 @@ providerContract(
         const cloud = emulator!.cloud;
         assert.deepEqual(cloud.liveServers().map((s) => s.name), [], 'no server left');
         assert.deepEqual([...cloud.keys.values()].filter((k) => k.name.startsWith('provisional-build-')).map((k) => k.name), [], 'no build key left');
+        assert.deepEqual([...cloud.loadBalancers.all.values()].map((lb) => lb.name), [], 'no load balancer left');
+        assert.deepEqual([...cloud.floatingIps.all.values()].map((ip) => ip.ip), [], 'no Floating IP left');
         await emulator!.close();
       },
     };
@@ -37,6 +39,13 @@ providerContract(
     sshTimeoutMs: 60_000,
     prepareTimeoutMs: 10 * 60_000,
     sizes: [{ size: 'cx22' }, { size: 'cx32' }],
+    endpoints: {
+      webPort: 8080,
+      kinds: [
+        { kind: 'load-balancer', single: false, spec: { 'load-balancer': { port: 80, 'target-port': 8080 } }, health: { port: 8080, path: '/', status: 200 } },
+        { kind: 'floating-ip', single: true, spec: { 'floating-ip': true } },
+      ],
+    },
     // The server type the API (the emulator) records for the server.
     assertSize: async (machine, options) => {
       const server = emulator!.cloud.servers.get(Number(machine.id));

@@ -68,3 +68,22 @@ export const SYSTEM_IMAGE = {
   disk_size: 5,
   created: '2023-06-13T06:00:02Z',
 };
+
+export interface LoadBalancerTypeSpec {
+  id: number;
+  name: string;
+  description: string;
+  max_connections: number;
+  max_services: number;
+  max_targets: number;
+  max_assigned_certificates: number;
+  hourly: string;
+  monthly: string;
+}
+
+/** https://docs.hetzner.cloud/#load-balancer-types */
+export const LOAD_BALANCER_TYPES: LoadBalancerTypeSpec[] = [
+  { id: 1, name: 'lb11', description: 'LB11', max_connections: 10000, max_services: 5, max_targets: 25, max_assigned_certificates: 10, hourly: '0.0088000000', monthly: '5.3900000000' },
+  { id: 2, name: 'lb21', description: 'LB21', max_connections: 20000, max_services: 15, max_targets: 75, max_assigned_certificates: 25, hourly: '0.0264000000', monthly: '16.4000000000' },
+  { id: 3, name: 'lb31', description: 'LB31', max_connections: 40000, max_services: 30, max_targets: 150, max_assigned_certificates: 50, hourly: '0.0528000000', monthly: '32.9000000000' },
+];

@@ -12,6 +12,8 @@ import { LOCATIONS, SERVER_TYPES, SYSTEM_IMAGE } from './catalog.js';
 import { HcloudError, invalidInput, locked, notFound, uniqueness } from './http.js';
 import type { Labels } from './labels.js';
 import type { Action, Image, Server, SshKey } from './model.js';
+import { FloatingIps } from './floating-ips.js';
+import { LoadBalancers } from './load-balancers.js';
 
 /** Milliseconds each step takes at least. */
 export interface Delays {
@@ -24,9 +26,13 @@ export interface Delays {
   reboot: number;
   create_image: number;
   delete: number;
+  /** A load balancer's actions (create, add or remove a target or service). */
+  load_balancer: number;
+  /** A Floating IP's assign and unassign: traffic moves when it ends. */
+  floating_ip: number;
 }
 
-export const DEFAULT_DELAYS: Delays = { create: 2000, shutdown: 300, poweroff: 500, poweron: 1000, reboot: 1500, create_image: 3000, delete: 500 };
+export const DEFAULT_DELAYS: Delays = { create: 2000, shutdown: 300, poweroff: 500, poweron: 1000, reboot: 1500, create_image: 3000, delete: 500, load_balancer: 300, floating_ip: 300 };
 
 export interface CreateServerInput {
   name: string;
@@ -51,6 +57,8 @@ export class Cloud {
   private nextImage = 180_000_001;
   private nextAction = 1_500_000_001;
   private readonly work: BackgroundWork;
+  readonly loadBalancers: LoadBalancers;
+  readonly floatingIps: FloatingIps;
 
   constructor(
     private readonly machines: MachinePool,
@@ -58,8 +66,11 @@ export class Cloud {
     readonly delays: Delays,
     private readonly faults: Faults,
     private readonly onError: (err: unknown) => void,
+    floatingIpPorts?: number[],
   ) {
     this.work = new BackgroundWork(onError);
+    this.loadBalancers = new LoadBalancers(this, this.work);
+    this.floatingIps = new FloatingIps(this, floatingIpPorts);
     const s = SYSTEM_IMAGE;
     this.images.set(s.id, {
       id: s.id, type: 'system', status: 'available', name: s.name, description: s.description, imageSize: null, diskSize: s.disk_size,
@@ -163,6 +174,9 @@ export class Cloud {
     server.deleted = true;
     server.status = 'deleting';
     this.servers.delete(server.id);
+    // As on Hetzner: a deleted server leaves its load balancers and loses its Floating IPs.
+    this.loadBalancers.serverDeleted(server.id);
+    this.floatingIps.serverDeleted(server.id);
     const action = this.newAction('delete_server', [{ id: server.id, type: 'server' }]);
     this.work.track(async () => {
       await Promise.all([this.machines.destroy(server.machineId), this.work.sleep(this.delays.delete)]);
@@ -282,6 +296,30 @@ export class Cloud {
 
   // --- actions ---
 
+  /**
+   * An action of a load balancer or Floating IP: `effect` (if any) runs when its delay is over and
+   * it succeeds; under a fault on `command` it ends in error, its effect never run. `settled` runs
+   * at its end either way.
+   */
+  timedAction(command: string, resources: Action['resources'], delayMs: number, effect?: () => void | Promise<void>, settled?: () => void): Action {
+    const action = this.newAction(command, resources);
+    this.work.track(async () => {
+      const fault = this.faults.takeAction(command);
+      try {
+        await this.work.sleep(delayMs + (fault?.outcome === 'slow' ? (fault.extraMs ?? 0) : 0));
+        if (fault?.outcome === 'errored') return this.finish(action, 'error');
+        await effect?.();
+        this.finish(action, 'success');
+      } catch (err) {
+        this.onError(err);
+        this.finish(action, 'error');
+      } finally {
+        settled?.();
+      }
+    });
+    return action;
+  }
+
   private newAction(command: string, resources: Action['resources']): Action {
     const action: Action = { id: this.nextAction++, command, status: 'running', progress: 0, started: now(), finished: null, error: null, resources };
     this.actions.set(action.id, action);
@@ -296,7 +334,9 @@ export class Cloud {
   }
 
   /** Ends every delay at once and waits for the work under way (the machines are the pool's to close). */
-  close(): Promise<void> {
-    return this.work.close();
+  async close(): Promise<void> {
+    await this.work.close();
+    await this.loadBalancers.close();
+    await this.floatingIps.close();
   }
 }

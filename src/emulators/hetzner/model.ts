@@ -49,7 +49,7 @@ export interface Action {
   started: string;
   finished: string | null;
   error: { code: string; message: string } | null;
-  resources: { id: number; type: 'server' | 'image' }[];
+  resources: { id: number; type: 'server' | 'image' | 'load_balancer' | 'floating_ip' }[];
 }
 
 export interface SshKey {

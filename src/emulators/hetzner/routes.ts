@@ -8,6 +8,7 @@ import type { Cloud } from './cloud.js';
 import { HcloudError, invalidInput, linkHeader, notFound, paginate } from './http.js';
 import { parseLabelSelector, validLabels, type Labels } from './labels.js';
 import type { Server } from './model.js';
+import { registerNetworkRoutes } from './network-routes.js';
 import { actionView, datacenterView, imageView, locationView, serverTypeView, serverView, sshKeyView } from './views.js';
 
 export interface RouteContext {
@@ -23,12 +24,12 @@ export interface RouteResult {
   headers?: Record<string, string>;
 }
 
-type Handler = (ctx: RouteContext) => RouteResult | Promise<RouteResult>;
+export type Handler = (ctx: RouteContext) => RouteResult | Promise<RouteResult>;
 const routes = new RouteTable<Handler>();
 const route = (method: string, template: string, handle: Handler) => routes.add(method, template, handle);
 export const matchRoute = (method: string, path: string) => routes.match(method, path);
 
-const ok = (body: unknown, status = 200): RouteResult => ({ status, body });
+export const ok = (body: unknown, status = 200): RouteResult => ({ status, body });
 
 interface Listable {
   id: number;
@@ -38,7 +39,7 @@ interface Listable {
 }
 
 /** The common list filters (label_selector, sort) and pagination, then the page rendered. */
-function list<T extends Listable>(ctx: RouteContext, key: string, items: T[], view: (item: T) => unknown): RouteResult {
+export function list<T extends Listable>(ctx: RouteContext, key: string, items: T[], view: (item: T) => unknown): RouteResult {
   const q = ctx.url.searchParams;
   const selector = q.get('label_selector');
   if (selector !== null) {
@@ -59,20 +60,20 @@ function list<T extends Listable>(ctx: RouteContext, key: string, items: T[], vi
   return { status: 200, body: { [key]: page.items.map(view), meta: { pagination: page.pagination } }, headers: { link: linkHeader(ctx.url, page.pagination) } };
 }
 
-function object(body: unknown): Record<string, unknown> {
+export function object(body: unknown): Record<string, unknown> {
   if (body === undefined) return {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HcloudError(400, 'json_error', 'the request body must be a JSON object');
   return body as Record<string, unknown>;
 }
 
-function byId<T>(map: Map<number, T>, raw: string | undefined, what: string): T {
+export function byId<T>(map: Map<number, T>, raw: string | undefined, what: string): T {
   const item = raw && /^\d+$/.test(raw) ? map.get(Number(raw)) : undefined;
   if (!item) throw notFound(what);
   return item;
 }
 
 const server = (ctx: RouteContext): Server => byId(ctx.cloud.servers, ctx.params.id, 'server');
-const renderServer = (ctx: RouteContext) => (s: Server) => serverView(s, ctx.cloud.images.get(s.imageId));
+const renderServer = (ctx: RouteContext) => (s: Server) => serverView(s, ctx.cloud.images.get(s.imageId), { floatingIps: ctx.cloud.floatingIps.of(s.id), loadBalancers: ctx.cloud.loadBalancers.of(s.id) });
 const named = <T extends { name?: string | null }>(ctx: RouteContext, items: T[]) => {
   const name = ctx.url.searchParams.get('name');
   return name === null ? items : items.filter((i) => i.name === name);
@@ -215,3 +216,5 @@ const catalog = <T extends { id: number; name: string }>(path: string, key: stri
 catalog('server_types', 'server_types', 'server_type', SERVER_TYPES, serverTypeView);
 catalog('locations', 'locations', 'location', LOCATIONS, locationView);
 catalog('datacenters', 'datacenters', 'datacenter', DATACENTERS, (d) => datacenterView(d.location));
+
+registerNetworkRoutes(route);

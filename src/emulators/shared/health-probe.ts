@@ -12,6 +12,8 @@ export interface ProbeSpec {
   /** For HTTP: the path asked for. */
   path: string;
   timeoutMs: number;
+  /** For HTTP: which statuses pass (default: 2xx and 3xx). */
+  statusOk?: (status: number) => boolean;
 }
 
 export function probe(host: string, spec: ProbeSpec): Promise<boolean> {
@@ -27,7 +29,8 @@ export function probe(host: string, spec: ProbeSpec): Promise<boolean> {
     // https members are probed as plain HTTP: the emulator terminates no TLS.
     const req = request({ host, port: spec.port, path: spec.path, method: 'GET', timeout: spec.timeoutMs, agent: false, headers: { 'user-agent': 'emulated-load-balancer-health-check' } }, (res) => {
       res.resume();
-      resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+      const status = res.statusCode ?? 0;
+      resolve(spec.statusOk ? spec.statusOk(status) : status >= 200 && status < 400);
     });
     req.once('timeout', () => req.destroy(new Error('timeout')));
     req.once('error', () => resolve(false));
@@ -43,6 +46,8 @@ export interface HealthThresholds {
 /** One member's standing: healthy after `healthy` passes in a row, unhealthy after `unhealthy` failures. */
 export class MemberHealth {
   healthy = false;
+  /** Whether either threshold was ever reached (until then a cloud reports the member as unknown). */
+  decided = false;
   private passes = 0;
   private failures = 0;
 
@@ -50,11 +55,14 @@ export class MemberHealth {
     if (passed) {
       this.failures = 0;
       this.passes++;
-      if (this.passes >= thresholds.healthy) this.healthy = true;
+      if (this.passes >= thresholds.healthy) this.healthy = this.decided = true;
     } else {
       this.passes = 0;
       this.failures++;
-      if (this.failures >= thresholds.unhealthy) this.healthy = false;
+      if (this.failures >= thresholds.unhealthy) {
+        this.healthy = false;
+        this.decided = true;
+      }
     }
   }
 }

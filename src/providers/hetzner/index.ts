@@ -3,6 +3,7 @@
  * Only the settings load eagerly; the HTTP client loads in create().
  */
 import type { ProviderDefinition } from '../types.js';
+import { describeHetznerEndpoint, hetznerEndpointSchema } from './endpoint-spec.js';
 import { checkBaseRef, hetznerLaunchOptionsSchema, hetznerSettingsSchema, resolveToken, type HetznerSettings } from './settings.js';
 
 const hetzner: ProviderDefinition<HetznerSettings> = {
@@ -11,6 +12,8 @@ const hetzner: ProviderDefinition<HetznerSettings> = {
   sampleBaseRef: 'debian-12',
   settingsSchema: hetznerSettingsSchema,
   launchOptionsSchema: hetznerLaunchOptionsSchema,
+  endpointSchema: hetznerEndpointSchema,
+  describeEndpoint: describeHetznerEndpoint,
   checkBaseRef: (ref) => checkBaseRef(ref),
   // Versions are NAME-YYYYMMDDHHMMSS and server names host names: the core rule fits.
   checkImageName: () => undefined,

@@ -22,17 +22,21 @@ import { durations, waitForBatch } from '../kit/wait.js';
 import { LABELS, type BaseImage, type ImageVersion, type ImageVersionMetadata, type LaunchOptions, type LaunchRequest, type Machine, type Provider, type ProviderContext, type Server, type SourceImage, type VersionMetadataPatch } from '../types.js';
 import { actionSchema, HetznerApi, imageSchema, serverSchema, sshKeySchema, type Action, type Image, type Server as HetznerServer } from './api.js';
 import { hetznerLaunchOptionsSchema, resolveToken, TOKEN_VARIABLE, type HetznerSettings } from './settings.js';
+import { HetznerActions } from './actions.js';
+import { HetznerEndpoints } from './endpoints.js';
+import { selector, toLabels } from './labels.js';
 import { authorizedKeyLines } from '../kit/cloud-config.js';
 
 const DEFAULT_API = 'https://api.hetzner.cloud/v1';
 /** Label of the servers of one launch batch: the whole batch is polled with one selector. */
 const BATCH_LABEL = 'provisional-batch';
 const handles = machineHandles<{ keyId?: number }>();
-const actionAnswer = z.looseObject({ action: actionSchema });
 
 export class HetznerProvider implements Provider {
   readonly name = 'hetzner';
   readonly api: HetznerApi;
+  readonly endpoints: HetznerEndpoints;
+  private readonly actions: HetznerActions;
   private readonly baseUrl: string;
 
   constructor(
@@ -43,6 +47,8 @@ export class HetznerProvider implements Provider {
     if (!token) throw new ConfigError([{ file: 'config/provisional/config.yml', path: 'provider.token', message: `no Hetzner Cloud API token: set ${TOKEN_VARIABLE}, or token: \${${TOKEN_VARIABLE}}` }]);
     this.baseUrl = settings['api-url'] ?? (process.env.HCLOUD_ENDPOINT || DEFAULT_API);
     this.api = new HetznerApi({ baseUrl: this.baseUrl, token, events: ctx.events, budget: settings['api-budget'] });
+    this.actions = new HetznerActions(this.api);
+    this.endpoints = new HetznerEndpoints(this.api, this.actions, settings.location, (filter, signal) => this.listServers(filter, signal));
   }
 
   async describe(): Promise<string> {
@@ -176,10 +182,10 @@ export class HetznerProvider implements Provider {
   async stopMachine(machine: Machine, signal: AbortSignal): Promise<void> {
     // The pipeline asked the guest to power off; give it a moment, then ACPI shutdown, then poweroff.
     if (await this.waitOff(machine.id, 30_000, signal)) return;
-    await this.runAction(`/servers/${machine.id}/actions/shutdown`, 'shut down', {}, 120_000, signal);
+    await this.actions.run(`/servers/${machine.id}/actions/shutdown`, 'shut down', {}, 120_000, signal);
     if (await this.waitOff(machine.id, this.settings['shutdown-timeout'] * 1000, signal)) return;
     this.ctx.events.emit({ type: 'debug', message: `server ${machine.name} did not stop within ${this.settings['shutdown-timeout']} s; powering off` });
-    await this.runAction(`/servers/${machine.id}/actions/poweroff`, 'power off', {}, 120_000, signal);
+    await this.actions.run(`/servers/${machine.id}/actions/poweroff`, 'power off', {}, 120_000, signal);
   }
 
   private async waitOff(id: string, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
@@ -193,26 +199,6 @@ export class HetznerProvider implements Provider {
     });
   }
 
-  /** Start an action and wait until it succeeds; `started` gets the answer first (to track what it makes). */
-  private async runAction(path: string, what: string, body: unknown, timeoutMs: number, signal: AbortSignal, started?: (answer: unknown) => void): Promise<void> {
-    const { body: answer } = await this.api.call('POST', path, { operation: what, body, signal: creatingSignal(), schema: actionAnswer });
-    started?.(answer);
-    await this.waitAction(answer.action, what, timeoutMs, signal);
-  }
-
-  private async waitAction(action: Action, what: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    const probe = async () => {
-      const { body } = await this.api.call('GET', `/actions/${action.id}`, { operation: `wait for ${what}`, signal, schema: actionAnswer });
-      return body.action.status === 'running' ? undefined : body.action;
-    };
-    const done = action.status === 'running'
-      ? await waitExpected(probe, { what, key: `hetzner:action:${action.command}`, durations: await durations(), startedAt: performance.now(), timeoutMs, signal, maxMs: 10_000 }).catch((err) => {
-          throw err instanceof TimeoutError ? new ProviderError({ provider: 'hetzner', operation: what, message: `action ${action.id} still running after ${Math.round(timeoutMs / 1000)} s` }) : err;
-        })
-      : action;
-    if (done.status !== 'success') throw new ProviderError({ provider: 'hetzner', operation: what, code: done.error?.code, message: done.error?.message ?? `action ${action.id} failed` });
-  }
-
   async snapshotMachine(machine: Machine, meta: ImageVersionMetadata, signal: AbortSignal): Promise<ImageVersion> {
     const what = `snapshot ${meta.version}`;
     const labels = toLabels({ ...machine.labels, [LABELS.project]: this.ctx.project, [LABELS.image]: meta.image, [LABELS.version]: meta.version, [LABELS.role]: 'version' });
@@ -220,7 +206,7 @@ export class HetznerProvider implements Provider {
     const answer = z.looseObject({ action: actionSchema, image: imageSchema });
     try {
       // Started whatever the signal says (core/teardown.ts): an image we lost track of would stay.
-      await this.runAction(`/servers/${machine.id}/actions/create_image`, what, { type: 'snapshot', description: metadataToDescription(meta, this.ctx.project), labels }, 60 * 60_000, signal, (a) => (made = answer.parse(a)));
+      await this.actions.run(`/servers/${machine.id}/actions/create_image`, what, { type: 'snapshot', description: metadataToDescription(meta, this.ctx.project), labels }, 60 * 60_000, signal, (a) => (made = answer.parse(a)));
       const { body } = await this.api.call('GET', `/images/${made!.image.id}`, { operation: `read ${meta.version}`, signal, schema: z.looseObject({ image: imageSchema }) });
       const version = this.toVersion(body.image);
       if (!version) throw new ProviderError({ provider: 'hetzner', operation: 'record metadata', message: 'the metadata did not stick to the image' });
@@ -229,7 +215,7 @@ export class HetznerProvider implements Provider {
       if (made) {
         // The action goes on at Hetzner: let it end, then remove its image (no half-made version).
         const settle = teardownSignal();
-        await this.waitAction(made.action, what, 10 * 60_000, settle).catch(() => undefined);
+        await this.actions.wait(made.action, what, 10 * 60_000, settle).catch(() => undefined);
         await quietly(`snapshot ${meta.version}`, () => this.deleteImage(made!.image.id, settle), this.ctx.events);
       }
       throw err;
@@ -295,20 +281,6 @@ export class HetznerProvider implements Provider {
 }
 
 const STATES: Record<string, Server['state']> = { running: 'running', initializing: 'starting', starting: 'starting', stopping: 'stopped', off: 'stopped', deleting: 'dead' };
-
-/** Label values: up to 63 of [A-Za-z0-9._-], alphanumeric at both ends (https://docs.hetzner.cloud/#labels). */
-export function labelValue(value: string): string {
-  return value.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
-}
-
-function toLabels(labels: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith('provisional-')).map(([k, v]) => [k, labelValue(v)]));
-}
-
-/** `k=v,k2=v2`: every pair must match. */
-function selector(labels: Record<string, string>): string {
-  return Object.entries(toLabels(labels)).map(([k, v]) => `${k}=${v}`).join(',');
-}
 
 const buildKeyName = (runId: string | undefined) => `provisional-build-${runId ?? 'run'}`;
 const firstKey = (authorizedKey: string) => authorizedKeyLines(authorizedKey)[0]!;

@@ -8,6 +8,7 @@
  *   drain(ms, signal)             waiting out a drain no API can observe (open connections of a
  *                                 member taken out of a load balancer or an address moved away)
  *   waitDrained(...)              a drain the API reports (ELBv2 `draining`), polled to its end
+ *   endpointServers(), byEndpoint()  an endpoint's servers, and servers grouped by endpoint
  *   single-address rules          a reserved or Elastic IP serves one server: attach takes exactly
  *                                 one machine (and moves the address to it); detaching the holder
  *                                 moves the address to a remaining server of the endpoint, if any
@@ -98,4 +99,24 @@ export function nextHolder(holderId: string | undefined, detached: Pick<Machine,
   if (!holderId || !leaving.has(holderId)) return 'keep';
   const remaining = servers.filter((s) => s.state === 'running' && !leaving.has(s.id)).sort((a, b) => a.name.localeCompare(b.name));
   return remaining.at(-1) ?? 'stay';
+}
+
+/** A provider's listServers, as its endpoints use it. */
+export type ListServers = (filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal) => Promise<Server[]>;
+
+/** The servers of an endpoint: those whose labels name its project, environment and image. */
+export function endpointServers(listServers: ListServers, ref: EndpointRef, signal: AbortSignal): Promise<Server[]> {
+  return listServers({ project: ref.project, environment: ref.environment, image: ref.image }, signal);
+}
+
+/** Servers grouped by the endpoint their labels name (servers naming none are left out). */
+export function byEndpoint(servers: Server[]): { ref: EndpointRef; servers: Server[] }[] {
+  const refs = new Map<string, { ref: EndpointRef; servers: Server[] }>();
+  for (const s of servers) {
+    const ref = refOf(s.labels);
+    if (!ref) continue;
+    const key = JSON.stringify(ref);
+    refs.set(key, { ref, servers: [...(refs.get(key)?.servers ?? []), s] });
+  }
+  return [...refs.values()];
 }
