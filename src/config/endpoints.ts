@@ -25,6 +25,11 @@ export function checkEndpoints(
         continue;
       }
       const parsed = definition.endpointSchema.safeParse(wanted.endpoint, { reportInput: true });
+      const unknownKind = parsed.success ? undefined : kindProblem(definition, wanted.endpoint);
+      if (unknownKind) {
+        problems.push(problem(at, unknownKind));
+        continue;
+      }
       if (!parsed.success) {
         problems.push(
           ...zodProblems(definition.endpointSchema, parsed.error.issues, (path, message) => problem([...at, ...path], `${message} (an endpoint of the ${definition.name} provider)`)),
@@ -39,4 +44,18 @@ export function checkEndpoints(
     }
   }
   return problems;
+}
+
+/**
+ * A provider whose endpoint is one of several kinds (a union of one-key objects: `{load-balancer:
+ * ...}`, `{floating-ip: true}`) and a value naming none of them: say which kinds there are, rather
+ * than the union's bare "Invalid input".
+ */
+function kindProblem(definition: ProviderDefinition<unknown>, value: unknown): string | undefined {
+  const options = (definition.endpointSchema as unknown as { options?: { shape?: Record<string, unknown> }[] }).options;
+  if (!options || typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const kinds = options.flatMap((o) => Object.keys(o.shape ?? {}));
+  const given = Object.keys(value);
+  if (given.some((k) => kinds.includes(k))) return undefined;
+  return `${given.length ? `no endpoint kind ${given.map((k) => `"${k}"`).join(', ')}` : 'no endpoint kind given'} on the ${definition.name} provider; it has: ${kinds.join(', ')}`;
 }

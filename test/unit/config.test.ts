@@ -199,6 +199,26 @@ describe('config', () => {
     assert.match(by('deployments.production.db.endpoint.port')!.message, /65535/);
   });
 
+  it('checks a Hetzner endpoint: unknown keys, a Floating IP on more than one server, a kind of another provider, each with its line', async () => {
+    const hetzner = VALID.replace('  name: local', '  name: hetzner')
+      .replace('app: { servers: 2 }', 'app: { servers: 2, endpoint: { floating-ip: true } }')
+      .replace('db: { servers: 1, cold-only: true }', 'db: { servers: 1, endpoint: { load-balancer: { port: 80, target-prot: 80 } } }');
+    const problems = await problemsOf(`${hetzner}  production:\n    app: { servers: 1, endpoint: { reserved-ip: true } }\n`);
+    const by = (path: string) => problems.find((p) => p.path === path);
+    assert.match(by('deployments.staging.app.endpoint')!.message, /one address for one server, and app has 2 servers here/);
+    assert.equal(by('deployments.staging.app.endpoint')!.line, 13);
+    assert.match(by('deployments.staging.db.endpoint.load-balancer.target-prot')!.message, /unknown key.*hetzner provider/);
+    assert.equal(by('deployments.staging.db.endpoint.load-balancer.target-prot')!.line, 14);
+    assert.match(by('deployments.production.app.endpoint')!.message, /no endpoint kind "reserved-ip" on the hetzner provider; it has: load-balancer, floating-ip/);
+    assert.equal(by('deployments.production.app.endpoint')!.line, 16);
+    project!.remove();
+    project = tempProject();
+    project.writeConfig(VALID.replace('  name: local', '  name: hetzner').replace('app: { servers: 2 }', 'app: { servers: 2, endpoint: { load-balancer: { port: 8080 } } }').replace('db: { servers: 1, cold-only: true }', 'db: { servers: 1, endpoint: { floating-ip: true } }'));
+    const config = await loadConfig({ cwd: project.dir, env: {} });
+    assert.deepEqual(config.deployments.staging!.app!.endpoint, { 'load-balancer': { port: 8080, 'target-port': 80, type: 'lb11' } });
+    assert.deepEqual(config.deployments.staging!.db!.endpoint, { 'floating-ip': true });
+  });
+
   it('accepts a local endpoint, an http health check, drain and rollout, with their defaults', async () => {
     project = tempProject();
     project.writeConfig(`${VALID.replace('app: { servers: 2 }', 'app: { servers: 2, endpoint: { port: 8080, target-port: 80 }, drain: 3, rollout: { batch: 1 }, health-check: { http: { port: 80 } } }')}`);
