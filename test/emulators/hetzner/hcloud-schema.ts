@@ -59,6 +59,40 @@ const server = z.object({
 });
 // ssh_key.go
 const sshKey = z.object({ id: int, name: z.string(), fingerprint: z.string(), public_key: z.string(), labels, created: time });
+// load_balancer_type.go
+const loadBalancerType = z.object({
+  id: int, name: z.string(), description: z.string(), max_connections: int, max_services: int, max_targets: int, max_assigned_certificates: int,
+  prices: z.array(z.object({ location: z.string(), price_hourly: price, price_monthly: price, included_traffic: int, price_per_tb_traffic: price })),
+  deprecated: time.nullable(), deprecation,
+});
+// load_balancer.go
+const healthStatus = z.array(z.object({ listen_port: int, status: z.enum(['healthy', 'unhealthy', 'unknown']) }));
+const lbServerTarget = z.object({ type: z.literal('server'), server: z.object({ id: int }), health_status: healthStatus, use_private_ip: z.boolean() });
+const loadBalancer = z.object({
+  id: int, name: z.string(),
+  public_net: z.object({ enabled: z.boolean(), ipv4: z.object({ ip: z.string(), dns_ptr: z.string() }), ipv6: z.object({ ip: z.string(), dns_ptr: z.string() }) }),
+  private_net: z.array(z.object({ network: int, ip: z.string() })),
+  location, load_balancer_type: loadBalancerType, protection: z.object({ delete: z.boolean() }), labels, created: time,
+  services: z.array(z.object({
+    protocol: z.enum(['tcp', 'http', 'https']), listen_port: int, destination_port: int, proxyprotocol: z.boolean(),
+    http: z.object({ cookie_name: z.string(), cookie_lifetime: int, certificates: z.array(int), redirect_http: z.boolean(), sticky_sessions: z.boolean(), timeout_idle: int }).nullable(),
+    health_check: z.object({
+      protocol: z.enum(['tcp', 'http', 'https']), port: int, interval: int, timeout: int, retries: int,
+      http: z.object({ domain: z.string().nullable(), path: z.string(), response: z.string(), status_codes: z.array(z.string()), tls: z.boolean() }).nullable(),
+    }),
+  })),
+  targets: z.array(z.union([
+    lbServerTarget,
+    z.object({ type: z.literal('label_selector'), label_selector: z.object({ selector: z.string() }), use_private_ip: z.boolean(), targets: z.array(lbServerTarget) }),
+  ])),
+  algorithm: z.object({ type: z.enum(['round_robin', 'least_connections']) }),
+  included_traffic: int, outgoing_traffic: int.nullable(), ingoing_traffic: int.nullable(),
+});
+// floating_ip.go
+const floatingIp = z.object({
+  id: int, name: z.string(), description: z.string().nullable(), created: time, ip: z.string(), type: z.enum(['ipv4', 'ipv6']), server: int.nullable(),
+  dns_ptr: z.array(z.object({ ip: z.string(), dns_ptr: z.string() })), home_location: location, blocked: z.boolean(), protection: z.object({ delete: z.boolean() }), labels,
+});
 // meta.go: previous_page and next_page are null at the ends (Go reads null as 0)
 const meta = z.object({
   pagination: z.object({ page: int, per_page: int, previous_page: int.nullable(), next_page: int.nullable(), last_page: int, total_entries: int }),
@@ -92,7 +126,21 @@ export const RESPONSES: Record<string, z.ZodType> = {
   'GET /v1/locations/{id}': z.object({ location }),
   'GET /v1/datacenters': list('datacenters', datacenter),
   'GET /v1/datacenters/{id}': z.object({ datacenter }),
+  'GET /v1/load_balancers': list('load_balancers', loadBalancer),
+  'POST /v1/load_balancers': z.object({ load_balancer: loadBalancer, action }),
+  'GET /v1/load_balancers/{id}': z.object({ load_balancer: loadBalancer }),
+  'PUT /v1/load_balancers/{id}': z.object({ load_balancer: loadBalancer }),
+  'GET /v1/load_balancers/{id}/actions': list('actions', action),
+  'GET /v1/load_balancer_types': list('load_balancer_types', loadBalancerType),
+  'GET /v1/load_balancer_types/{id}': z.object({ load_balancer_type: loadBalancerType }),
+  'GET /v1/floating_ips': list('floating_ips', floatingIp),
+  'POST /v1/floating_ips': z.object({ floating_ip: floatingIp, action: action.nullable() }),
+  'GET /v1/floating_ips/{id}': z.object({ floating_ip: floatingIp }),
+  'PUT /v1/floating_ips/{id}': z.object({ floating_ip: floatingIp }),
+  'GET /v1/floating_ips/{id}/actions': list('actions', action),
 };
+for (const c of ['add_target', 'remove_target', 'add_service', 'update_service', 'delete_service']) RESPONSES[`POST /v1/load_balancers/{id}/actions/${c}`] = z.object({ action });
+for (const c of ['assign', 'unassign']) RESPONSES[`POST /v1/floating_ips/{id}/actions/${c}`] = z.object({ action });
 for (const c of ['poweron', 'poweroff', 'shutdown', 'reboot', 'reset']) RESPONSES[`POST /v1/servers/{id}/actions/${c}`] = z.object({ action });
 
 /** Problems with logged answers: each error against error.go, each success against its operation's schema. */
