@@ -2,14 +2,14 @@
 # Installs what Provisional and its tests need on Debian 12 (run as root): QEMU and the tools the
 # local provider builds its debian-12 base with, OpenSSH, then the npm packages, then builds.
 # With --test: also what the test suite's emulators and conformance tests use (systemd-nspawn for
-# the emulated droplets and instances, Packer 1.6.6 and the AWS CLI as real clients).
+# the emulated droplets and instances, Packer 1.6.6, the AWS CLI and hcloud-python as real clients).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # mmdebstrap builds the debian-12 base (and the emulators' rootfs); debootstrap is not used.
 # HAProxy is the local provider's endpoint (a stable address in front of an image's servers).
 packages=(qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client ca-certificates haproxy)
-if [ "${1:-}" = "--test" ]; then packages+=(systemd-container packer awscli util-linux iproute2); fi
+if [ "${1:-}" = "--test" ]; then packages+=(systemd-container packer awscli python3-hcloud util-linux iproute2); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -6,6 +6,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { apiClient, until } from '../digitalocean/test-client.js';
 import { makeKeyPair, type KeyPair } from '../machines/test-support.js';
 import { answers, startResponder, whoAnswers } from '../traffic.js';
@@ -168,6 +171,31 @@ describe('Hetzner emulator: load balancers and Floating IPs', { timeout: 300_000
     assert.equal((await api('DELETE', `/load_balancers/${lbId}`)).status, 204);
     assert.ok('error' in (await whoAnswers(lbIp, 80, 2000)), 'nothing listens on the deleted load balancer');
     assert.equal((await api('GET', `/load_balancers/${lbId}`)).status, 404);
+  });
+
+  // hcloud-python reads every answer into its domain objects and waits for actions its own way.
+  test('hcloud-python (python3-hcloud, Hetzner\'s official client) drives a load balancer and a Floating IP; traffic follows', async () => {
+    const [a, b] = servers;
+    const judge = fileURLToPath(new URL('../../../../test/emulators/hetzner/hcloud-python-judge.py', import.meta.url));
+    const { stdout } = await promisify(execFile)('/usr/bin/python3', [judge, emu.endpoint, emu.token, String(a!.id), String(b!.id), String(WEB)], { timeout: 120_000 });
+    const seen = JSON.parse(stdout);
+    assert.equal(seen.lb_type, 'lb11');
+    assert.equal(seen.lb_location, 'fsn1');
+    assert.deepEqual(seen.lb_services, [['tcp', 81, WEB, 'tcp']]);
+    assert.deepEqual(seen.one_target, [a!.name]);
+    assert.deepEqual(seen.targets, [a!.id, b!.id].sort((x, y) => x - y));
+    assert.deepEqual(seen.two_targets, [a!.name, b!.name].sort());
+    assert.deepEqual(seen.after_remove, [b!.name]);
+    assert.deepEqual(seen.listed, ['judge']);
+    assert.deepEqual(seen.actions, ['add_target', 'create_load_balancer', 'remove_target']);
+    assert.deepEqual(seen.left, []);
+    assert.equal(seen.fip_server, a!.id);
+    assert.equal(seen.fip_home, 'fsn1');
+    assert.deepEqual(seen.fip_on_a, [a!.name]);
+    assert.equal(seen.a_floating_ips.length, 1);
+    assert.deepEqual(seen.fip_on_b, [b!.name]);
+    assert.equal(seen.fip_unassigned, null);
+    assert.equal(seen.fips_left, 0);
   });
 
   test('Floating IPs: created assigned (its action), traffic to its server; moved by assign (locked meanwhile); unassign; a deleted server loses it; delete', async () => {
