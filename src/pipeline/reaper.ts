@@ -11,9 +11,10 @@
  *   - an endpoint member whose server is gone or is a leftover is detached; an endpoint that such a
  *     run created (its journal names it) and that has no member left is removed;
  *   - a running server of an environment and image such a run was deploying, and that is not in
- *     their endpoint, joins it again: the run took it out to drain it (a SIGKILL while draining),
- *     and with the run's new servers gone it is what serves. Its endpoint's settings come from the
- *     config (`specOf`); without them it is left for the next deploy, which attaches it.
+ *     their endpoint or is draining there, joins it again: the run took it out to drain it (a
+ *     SIGKILL while draining), and with the run's new servers gone it is what serves. Its
+ *     endpoint's settings come from the config (`specOf`); without them it is left for the next
+ *     deploy, which attaches it.
  */
 import { activeRunIds, forgetRun, unfinishedRuns, type JournalRecord } from '../core/journal.js';
 import { LABELS, type EndpointRef, type ImageVersion, type Provider, type Server } from '../providers/types.js';
@@ -84,7 +85,8 @@ async function endpointLeftovers(provider: Provider, project: string, servers: S
     const gone = e.members.filter((m) => !liveIds.has(m.machineId));
     for (const m of gone) members.push({ ref, machine: { id: m.machineId, name: m.name ?? m.machineId }, why: `its server is ${doomed.has(m.machineId) ? 'a leftover' : 'gone'}` });
     const deployer = runs.find((r) => r.entries.some((x) => (x.kind === 'machine' && x.labels?.[LABELS.role] === 'server' && x.labels[LABELS.environment] === e.environment && x.labels[LABELS.image] === e.image) || (x.kind === 'endpoint' && x.name === `${e.environment}/${e.image}`)));
-    const memberIds = new Set(e.members.map((m) => m.machineId));
+    // A draining member is on its way out (an ELBv2 target, a HAProxy server in drain): the dead run was draining it.
+    const memberIds = new Set(e.members.filter((m) => m.state !== 'draining').map((m) => m.machineId));
     const outside = live.filter((s) => s.state === 'running' && s.labels[LABELS.role] === 'server' && s.labels[LABELS.environment] === e.environment && s.labels[LABELS.image] === e.image && !memberIds.has(s.id));
     const spec = specOf(ref);
     if (deployer && outside.length && spec !== undefined) rejoin.push({ ref, spec, servers: outside, why: `taken out by \`provisional ${deployer.command}\`, which did not finish` });

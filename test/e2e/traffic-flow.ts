@@ -18,7 +18,9 @@ export const WEB_PORT = 8080;
 
 /**
  * One Perl process (perl-base is in every Debian) answering every connection: no process per
- * request, so that a slow guest (QEMU without KVM) keeps up with the load.
+ * request, so that a slow guest (QEMU without KVM) keeps up with the load. `GET /hold?N` is a
+ * slow answer (a byte a second for N seconds) from a child process while the app goes on serving:
+ * a connection an endpoint has to drain (the fault rows' drain point).
  */
 const APP = `#!/usr/bin/perl
 use strict;
@@ -28,8 +30,23 @@ open(my $e, '<', '/etc/app-edition') or die; my $edition = <$e>; chomp $edition;
 open(my $h, '<', '/etc/hostname') or die; my $host = <$h>; chomp $host;
 my $body = "$edition $host\\n";
 my $server = IO::Socket::INET->new(LocalAddr => $addr, LocalPort => $port, Listen => 128, ReuseAddr => 1) or die "listen on $addr:$port: $!";
+$SIG{CHLD} = 'IGNORE';
 while (my $c = $server->accept) {
-  while (my $line = <$c>) { last if $line =~ /^\\r?$/ }
+  my $first = <$c>;
+  my $line = $first;
+  while (defined $line && $line !~ /^\\r?$/) { $line = <$c> }
+  if (defined $first && $first =~ m{^GET /hold\\?(\\d+) }) {
+    my $seconds = $1;
+    if (!fork) {
+      close $server;
+      $c->autoflush(1);
+      print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nConnection: close\\r\\n\\r\\n";
+      for (1 .. $seconds) { print $c "." or exit 0; sleep 1 }
+      exit 0;
+    }
+    close $c;
+    next;
+  }
   print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: " . length($body) . "\\r\\nConnection: close\\r\\n\\r\\n$body";
   close $c;
 }

@@ -10,7 +10,7 @@ import { WEB_PORT } from '../e2e/traffic-flow.js';
 import { trafficFaults } from './traffic.js';
 import { userTargetGroup } from '../helpers/elbv2.js';
 
-trafficFaults('fault matrix, traffic: AWS (emulator) ELBv2 target group', async () => {
+trafficFaults('fault matrix, traffic: AWS (emulator) ELBv2 target group', {}, async () => {
   const emulator = await startEc2Emulator({ accessKeyId: 'AKIDTRAFFICFAULT', secretAccessKey: 'traffic-fault-secret', delays: { imagePendingMs: 500 } });
   const stateDir = mkdtempSync(join(tmpdir(), 'provisional-traffic-faults-aws-'));
   const credentials = { accessKeyId: emulator.accessKeyId, secretAccessKey: emulator.secretAccessKey };
@@ -23,6 +23,10 @@ trafficFaults('fault matrix, traffic: AWS (emulator) ELBv2 target group', async 
     env: { AWS_ACCESS_KEY_ID: emulator.accessKeyId, AWS_SECRET_ACCESS_KEY: emulator.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', PROVISIONAL_STATE_DIR: stateDir },
     endpointYaml: `{ target-group: ${groupArn} }`,
     servers: 2,
+    providerMembers: async () => {
+      const targets = (await client.send(new elb.DescribeTargetHealthCommand({ TargetGroupArn: groupArn }))).TargetHealthDescriptions ?? [];
+      return targets.map((t) => ({ id: t.Target!.Id!, draining: t.TargetHealth?.State === 'draining' }));
+    },
     assertClean: async (live) => {
       const ids = new Set(live.map((s) => s.id));
       const targets = (await client.send(new elb.DescribeTargetHealthCommand({ TargetGroupArn: groupArn }))).TargetHealthDescriptions ?? [];

@@ -7,7 +7,7 @@ import { startDigitalOceanEmulator } from '../../src/emulators/digitalocean/serv
 import { WEB_PORT } from '../e2e/traffic-flow.js';
 import { trafficFaults } from './traffic.js';
 
-trafficFaults('fault matrix, traffic: DigitalOcean (emulator) load balancer', async () => {
+trafficFaults('fault matrix, traffic: DigitalOcean (emulator) load balancer', {}, async () => {
   const emulator = await startDigitalOceanEmulator({ delays: { create: 300, shutdown: 200, power_off: 200, snapshot: 500 } });
   const stateDir = mkdtempSync(join(tmpdir(), 'provisional-traffic-faults-do-'));
   return {
@@ -16,6 +16,8 @@ trafficFaults('fault matrix, traffic: DigitalOcean (emulator) load balancer', as
     env: { DIGITALOCEAN_TOKEN: emulator.token, PROVISIONAL_STATE_DIR: stateDir },
     endpointYaml: `{ load-balancer: { port: 80, target-port: ${WEB_PORT} } }`,
     servers: 2,
+    // A droplet removed from a DigitalOcean load balancer is no longer listed (it has no draining state).
+    providerMembers: async () => emulator.cloud.loadBalancers.list().flatMap((lb) => lb.dropletIds.map((id) => ({ id: String(id), draining: false }))),
     assertClean: async (live) => {
       const ids = new Set(live.map((s) => s.id));
       const [lb, ...more] = emulator.cloud.loadBalancers.list();

@@ -7,7 +7,7 @@ import { startHetznerEmulator } from '../../src/emulators/hetzner/server.js';
 import { WEB_PORT } from '../e2e/traffic-flow.js';
 import { trafficFaults } from './traffic.js';
 
-trafficFaults('fault matrix, traffic: Hetzner Cloud (emulator) load balancer', async () => {
+trafficFaults('fault matrix, traffic: Hetzner Cloud (emulator) load balancer', {}, async () => {
   const emulator = await startHetznerEmulator({ delays: { create: 300, shutdown: 200, poweroff: 200, create_image: 500 } });
   const stateDir = mkdtempSync(join(tmpdir(), 'provisional-traffic-faults-hetzner-'));
   return {
@@ -16,6 +16,8 @@ trafficFaults('fault matrix, traffic: Hetzner Cloud (emulator) load balancer', a
     env: { HCLOUD_TOKEN: emulator.token, HCLOUD_ENDPOINT: emulator.endpoint, PROVISIONAL_STATE_DIR: stateDir },
     endpointYaml: `{ load-balancer: { port: 80, target-port: ${WEB_PORT} } }`,
     servers: 2,
+    // A target removed from a Hetzner load balancer is no longer listed (it has no draining state).
+    providerMembers: async () => [...emulator.cloud.loadBalancers.all.values()].flatMap((lb) => lb.targets.flatMap((t) => (t.type === 'server' ? [{ id: String(t.serverId), draining: false }] : []))),
     assertClean: async (live) => {
       const ids = new Set(live.map((s) => s.id));
       const [lb, ...more] = emulator.cloud.loadBalancers.all.values();

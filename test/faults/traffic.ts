@@ -8,12 +8,15 @@
  * servers the run took out back in, so that the endpoint answers from all of them.
  *
  * Each signal case proves it landed during the step it names: it waits for the step's event, and
- * what the command printed before the signal landed shows no later step begun.
+ * what the command printed before the signal landed shows no later step begun. At drain it also
+ * waits until the provider itself (its emulator, HAProxy's admin socket) has the old servers out of
+ * the endpoint or draining, with one slow request held open through the endpoint, so that there is
+ * a connection to drain (HAProxy's drain ends as soon as none is open).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCli, type CliResult } from '../helpers/cli.js';
-import { startLoad, summary, type LoadResult } from '../helpers/load.js';
+import { holdOpen, startLoad, summary, type LoadResult } from '../helpers/load.js';
 import { tempProject, type TempProject } from '../helpers/project.js';
 import { buildScript, trafficConfig, WEB_PORT } from '../e2e/traffic-flow.js';
 
@@ -23,6 +26,11 @@ export interface TrafficFaultTarget {
   env: NodeJS.ProcessEnv;
   endpointYaml: string;
   servers: number;
+  /**
+   * The endpoint's members as the provider itself has them (its API or emulator, HAProxy's admin
+   * socket; not Provisional's view): `draining` ones get no new connections.
+   */
+  providerMembers(): Promise<{ id: string; draining: boolean }[]>;
   /** What the provider must not hold after a SIGKILL and `cleanup`: members or servers of no live server, addresses of no endpoint... */
   assertClean(live: { id: string; name: string }[]): Promise<void>;
   close(): Promise<void>;
@@ -37,7 +45,7 @@ if [ "\${FAULT_UNHEALTHY:-0}" = 1 ]; then echo "not starting the app"; exit 0; f
 systemd-run --collect --unit=app-web /usr/local/bin/app "$3" ${WEB_PORT}
 `;
 
-type Point = 'launch' | 'health' | 'attach' | 'drain';
+export type Point = 'launch' | 'health' | 'attach' | 'drain';
 
 const STARTED: Record<Point, RegExp> = {
   launch: /"type":"step","step":"launch"/,
@@ -53,12 +61,16 @@ const LATER: Record<Point, RegExp> = {
   drain: /destroying app/,
 };
 
+export const PROJECT = 'trafficfaults';
+
 function config(t: TrafficFaultTarget): string {
   const lines = `      endpoint: ${t.endpointYaml}\n      env:\n        FAULT_UNHEALTHY: \${FAULT_UNHEALTHY:-0}\n`;
-  return trafficConfig({ project: 'trafficfaults', providerYaml: t.providerYaml, baseImage: t.baseImage, servers: t.servers, healthTimeoutS: 20, drainS: 3, lines });
+  return trafficConfig({ project: PROJECT, providerYaml: t.providerYaml, baseImage: t.baseImage, servers: t.servers, healthTimeoutS: 20, drainS: 3, lines });
 }
 
-export function trafficFaults(title: string, open: () => Promise<TrafficFaultTarget>): void {
+/** `target.points`: the points of a warm deploy this target interrupts (default: all of them). */
+export function trafficFaults(title: string, target: { points?: Point[] }, open: () => Promise<TrafficFaultTarget>): void {
+  const points = (all: Point[]) => all.filter((p) => !target.points || target.points.includes(p));
   describe(title, { timeout: 30 * 60_000 }, () => {
     let t: TrafficFaultTarget;
     let project: TempProject;
@@ -93,6 +105,26 @@ export function trafficFaults(title: string, open: () => Promise<TrafficFaultTar
       assert.deepEqual(live.map((s) => s.version), Array(t.servers).fill(v1), `${what}: staging runs v1`);
       assert.deepEqual((await members()).map((m) => m.id).sort(), live.map((s) => s.id).sort(), `${what}: the endpoint's members are staging's servers`);
     };
+
+    /**
+     * Resolves once `run` reached `point`. At drain: once the provider has every old server out of
+     * the endpoint or draining (printing "leaving the endpoint" comes before the provider hears it).
+     */
+    const reach = async (run: ReturnType<typeof startCli>, point: Point, oldIds: string[]) => {
+      // At attach: every new server healthy (the next thing is joining the endpoint).
+      if (point === 'attach') return waitCount(run, STARTED.attach, t.servers);
+      await run.waitFor(STARTED[point], 120_000);
+      if (point !== 'drain') return;
+      const deadline = performance.now() + 60_000;
+      for (;;) {
+        const serving = (await t.providerMembers()).filter((m) => !m.draining).map((m) => m.id);
+        if (!oldIds.some((id) => serving.includes(id))) return;
+        if (performance.now() > deadline) throw new Error(`the old servers never left the endpoint at the provider: ${serving.join(', ')} still serve`);
+        await pause(50);
+      }
+    };
+    /** At drain, a slow request held open through the endpoint (to an old server: the only members yet), so that the drain has a connection to wait for. */
+    const holdIfDrain = (point: Point) => (point === 'drain' ? holdOpen({ ...address, path: '/hold?600' }) : undefined);
 
     before(async () => {
       t = await open();
@@ -129,17 +161,22 @@ export function trafficFaults(title: string, open: () => Promise<TrafficFaultTar
       assert.match((await ok(['cleanup', '--dry-run'])).stdout, /nothing to clean up/);
     });
 
-    for (const point of ['launch', 'health', 'attach', 'drain'] as Point[]) {
+    for (const point of points(['launch', 'health', 'attach', 'drain'])) {
       it(`SIGINT at ${point} of a warm deploy under load: 0 failed requests, the old servers keep serving, nothing to clean up`, async () => {
         await onV1();
+        const oldIds = (await servers()).map((s) => s.id);
         const load = startLoad({ ...address, perSecond: 5, maxRequests: 1500, maxMs: 5 * 60_000 });
+        const hold = holdIfDrain(point);
         await pause(1000);
         const run = start(['--json', 'deploy', 'staging']);
-        // At attach: every new server healthy (the next thing is joining the endpoint).
-        await (point === 'attach' ? waitCount(run, STARTED.attach, t.servers) : run.waitFor(STARTED[point], 120_000));
-        run.child.kill('SIGINT');
+        try {
+          await reach(run, point, oldIds);
+        } finally {
+          run.child.kill('SIGINT');
+        }
         const r = await run.done;
         await pause(1500);
+        hold?.close();
         const result = await load.stop();
         const landed = r.stdout.search(/interrupted: cleaning up/);
         assert.ok(landed >= 0, `SIGINT never landed (exit ${r.code}):\n${r.stderr}`);
@@ -150,12 +187,18 @@ export function trafficFaults(title: string, open: () => Promise<TrafficFaultTar
       });
     }
 
-    for (const point of ['attach', 'drain'] as Point[]) {
+    for (const point of points(['attach', 'drain'])) {
       it(`SIGKILL at ${point} of a warm deploy, then cleanup: no member or server of the dead run is left, the old servers serve`, async () => {
         await onV1();
+        const oldIds = (await servers()).map((s) => s.id);
+        const hold = holdIfDrain(point);
         const run = start(['--json', 'deploy', 'staging']);
-        await (point === 'attach' ? waitCount(run, STARTED.attach, t.servers) : run.waitFor(STARTED[point], 120_000));
-        run.child.kill('SIGKILL');
+        try {
+          await reach(run, point, oldIds);
+        } finally {
+          run.child.kill('SIGKILL');
+          hold?.close();
+        }
         const r = await run.done;
         assert.equal(r.code, null, 'the command was killed');
         assert.doesNotMatch(r.stdout, LATER[point], `SIGKILL did not land at ${point}`);
@@ -166,6 +209,9 @@ export function trafficFaults(title: string, open: () => Promise<TrafficFaultTar
         assert.ok(memberIds.every((id) => live.some((s) => s.id === id)), `no member of the dead run: ${JSON.stringify(memberIds)}`);
         // Old servers the dead run had taken out to drain are back: the endpoint serves from all of them.
         assert.deepEqual([...memberIds].sort(), live.map((s) => s.id).sort(), 'every old server is in the endpoint again');
+        // ... as the provider has it too, taking new connections (not left draining).
+        const serving = (await t.providerMembers()).filter((m) => !m.draining).map((m) => m.id);
+        assert.deepEqual(serving.sort(), [...oldIds].sort(), `at the provider, the old servers are members again: ${serving.join(', ')}`);
         const bodies = (await startLoad({ ...address, perSecond: 20, maxRequests: 10 }).finished()).answers.map((a) => a.body);
         assert.deepEqual(new Set(bodies.map((b) => b.split(' ')[0])), new Set(['v1']), `after cleanup only v1 answers: ${bodies.join(', ')}`);
         await t.assertClean(live);

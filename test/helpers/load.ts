@@ -118,3 +118,25 @@ export function summary(answers: Answer[], label: (a: Answer) => string = (a) =>
   }
   return out.map((r) => `${r.what} x${r.n}`);
 }
+
+/**
+ * One slow request held open (loopback only): GET `path`, its answer read as it trickles in until
+ * close(). For a connection an endpoint must drain; its end (the server leaving cuts it) is not a
+ * failure. `bytes` is what came so far.
+ */
+export function holdOpen(opts: { host: string; port: number; path: string }): { readonly bytes: number; close(): void } {
+  if (!/^127\./.test(opts.host) && opts.host !== 'localhost') throw new Error(`load goes to loopback addresses only, not ${opts.host}`);
+  let bytes = 0;
+  const req = request({ host: opts.host, port: opts.port, path: opts.path, agent: false }, (res) => {
+    res.on('data', (c: Buffer) => (bytes += c.length));
+    res.on('error', () => undefined);
+  });
+  req.on('error', () => undefined);
+  req.end();
+  return {
+    get bytes() {
+      return bytes;
+    },
+    close: () => req.destroy(),
+  };
+}

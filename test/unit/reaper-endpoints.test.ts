@@ -60,14 +60,15 @@ describe('cleanup and endpoints', () => {
   it('puts back into its endpoint a running server that a dead deploy took out to drain, with the spec from the config, before the dead run\'s member leaves', async () => {
     const dir = join(process.env.PROVISIONAL_STATE_DIR!, 'runs', 'shop');
     mkdirSync(dir, { recursive: true });
-    // A warm deploy of staging killed while draining app1: app3 (its new server) is a member, app1 is not.
+    // A warm deploy of staging killed while draining app0 and app1: app3 (its new server) is a member,
+    // app1 is not (a load balancer that forgets removed members), app0 is draining (one that lists them until drained).
     const labels = { [LABELS.project]: 'shop', [LABELS.role]: 'server', [LABELS.environment]: 'staging', [LABELS.image]: 'app' };
     writeFileSync(
       join(dir, 'dead5678.json'),
       JSON.stringify({ runId: 'dead5678', project: 'shop', provider: 'fake', pid: 4194305, host: hostname(), command: 'deploy staging', started: '', entries: [{ kind: 'machine', name: 'app3.staging', labels }] }),
     );
     const endpoints: (EndpointRef & EndpointStatus)[] = [
-      { project: 'shop', environment: 'staging', image: 'app', kind: 'test', address: '127.0.0.1:1', members: [{ machineId: 'app2.staging-id', name: 'app2.staging', state: 'healthy' }, { machineId: 'app3.staging-id', name: 'app3.staging', state: 'healthy' }] },
+      { project: 'shop', environment: 'staging', image: 'app', kind: 'test', address: '127.0.0.1:1', members: [{ machineId: 'app0.staging-id', name: 'app0.staging', state: 'draining' }, { machineId: 'app2.staging-id', name: 'app2.staging', state: 'healthy' }, { machineId: 'app3.staging-id', name: 'app3.staging', state: 'healthy' }] },
       // Another image of staging, which the dead run did not deploy: a server outside it is left alone.
       { project: 'shop', environment: 'staging', image: 'db', kind: 'test', address: '127.0.0.1:2', members: [] },
     ];
@@ -76,7 +77,7 @@ describe('cleanup and endpoints', () => {
     const calls: string[] = [];
     const provider = {
       name: 'fake',
-      listServers: async () => [server('app1.staging'), server('app2.staging'), server('app3.staging'), stopped, db1],
+      listServers: async () => [server('app0.staging'), server('app1.staging'), server('app2.staging'), server('app3.staging'), stopped, db1],
       listImageVersions: async () => [],
       destroyMachine: async (m: Server) => void calls.push(`destroy ${m.name}`),
       endpoints: {
@@ -90,13 +91,14 @@ describe('cleanup and endpoints', () => {
     const specs: Record<string, unknown> = { 'staging/app': { port: 8080 }, 'staging/db': { port: 5432 } };
     const found = await findLeftovers(provider, 'shop', signal, (ref) => specs[`${ref.environment}/${ref.image}`]);
     assert.deepEqual(describeLeftovers(found).filter((l) => !l.includes('dead1234') && !l.includes('production')), [
+      'app0.staging back into the endpoint of app in staging (taken out by `provisional deploy staging`, which did not finish)',
       'app1.staging back into the endpoint of app in staging (taken out by `provisional deploy staging`, which did not finish)',
       'app3.staging in the endpoint of app in staging (its server is a leftover)',
       'app3.staging (created by `provisional deploy staging`, which did not finish)',
     ]);
     await removeLeftovers(provider, 'shop', found, signal);
     const mine = calls.filter((c) => !c.includes('production') && !c.includes('app9'));
-    assert.deepEqual(mine, ['attach app {"port":8080} app1.staging', 'detach app app3.staging', 'destroy app3.staging']);
+    assert.deepEqual(mine, ['attach app {"port":8080} app0.staging,app1.staging', 'detach app app3.staging', 'destroy app3.staging']);
     // Without the config's endpoint settings, nothing is attached: the next deploy does it.
     writeFileSync(
       join(dir, 'dead9999.json'),
