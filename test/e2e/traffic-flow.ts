@@ -8,10 +8,13 @@
  * (from the image's build script) and the hostname. It listens on the address
  * the server is reached at (SSH_CONNECTION's), as the emulators' machines share the host's network.
  */
-import { it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runCli, type CliResult } from '../helpers/cli.js';
-import type { TempProject } from '../helpers/project.js';
+import { tempProject, type TempProject } from '../helpers/project.js';
 import { startLoad, summary, switchTime, type LoadResult } from '../helpers/load.js';
 
 export const WEB_PORT = 8080;
@@ -188,5 +191,48 @@ export function trafficFlow(t: TrafficTarget): void {
     const after = JSON.parse((await ok('server', 'list', 'staging', '--json')).stdout) as { servers: unknown[]; endpoints: unknown[] };
     assert.deepEqual(after, { servers: [], endpoints: [] });
     await t.assertGone();
+  });
+}
+
+/** One emulated cloud's side of the flow, opened before it (given the state directory) and closed after. */
+export interface EmulatedTraffic {
+  env: NodeJS.ProcessEnv;
+  providerYaml: string;
+  endpointYaml: string;
+  /** Asserts nothing of the endpoint (or the servers) is left at the provider after `destroy`. */
+  assertGone(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The flow as a suite against an emulator: a temporary project and state directory, the emulator
+ * side opened before and, after a last `destroy`, closed.
+ */
+export function trafficOnEmulator(title: string, o: { prefix: string; baseImage: string; servers: number }, open: (stateDir: string) => Promise<EmulatedTraffic>): void {
+  let project: TempProject;
+  let stateDir: string;
+  let side: EmulatedTraffic;
+  describe(title, { timeout: 20 * 60_000 }, () => {
+    before(async () => {
+      project = tempProject(`provisional-traffic-${o.prefix}-`);
+      stateDir = mkdtempSync(join(tmpdir(), `provisional-traffic-${o.prefix}-state-`));
+      side = await open(stateDir);
+    });
+    after(async () => {
+      await runCli(['destroy', 'staging', '--yes'], { cwd: project.dir, env: side.env }).catch(() => undefined);
+      await side.close();
+      project.remove();
+      rmSync(stateDir, { recursive: true, force: true });
+    });
+
+    trafficFlow({
+      project: () => project,
+      env: () => side.env,
+      providerYaml: () => side.providerYaml,
+      baseImage: o.baseImage,
+      endpointYaml: () => side.endpointYaml,
+      servers: o.servers,
+      assertGone: () => side.assertGone(),
+    });
   });
 }

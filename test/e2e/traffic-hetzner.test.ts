@@ -1,46 +1,21 @@
 /** Traffic end to end on Hetzner Cloud (emulator): a load balancer, and a Floating IP, through a deploy, a rollback and destroy. */
 import assert from 'node:assert/strict';
-import { after, before, describe } from 'node:test';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
-import { tempProject, type TempProject } from '../helpers/project.js';
 import { startHetznerEmulator, type HetznerEmulator } from '../../src/emulators/hetzner/server.js';
-import { trafficFlow, WEB_PORT } from './traffic-flow.js';
+import { trafficOnEmulator, WEB_PORT } from './traffic-flow.js';
 
 function trafficOn(kind: string, endpointYaml: string, servers: number, assertGone: (emulator: HetznerEmulator) => void): void {
-  let project: TempProject;
-  let stateDir: string;
-  let emulator: HetznerEmulator;
-  let env: NodeJS.ProcessEnv;
-
-  describe(`traffic end to end on Hetzner Cloud (emulator): ${kind}`, { timeout: 20 * 60_000 }, () => {
-    before(async () => {
-      emulator = await startHetznerEmulator({ delays: { create: 300, shutdown: 200, poweroff: 200, create_image: 500 } });
-      project = tempProject('provisional-traffic-hetzner-');
-      stateDir = mkdtempSync(join(tmpdir(), 'provisional-traffic-hetzner-state-'));
-      env = { HCLOUD_TOKEN: emulator.token, HCLOUD_ENDPOINT: emulator.endpoint, PROVISIONAL_STATE_DIR: stateDir };
-    });
-    after(async () => {
-      await runCli(['destroy', 'staging', '--yes'], { cwd: project.dir, env }).catch(() => undefined);
-      await emulator.close();
-      project.remove();
-      rmSync(stateDir, { recursive: true, force: true });
-    });
-
-    trafficFlow({
-      project: () => project,
-      env: () => env,
-      providerYaml: () => `  name: hetzner\n  ssh-port: ${emulator.sshPort}\n  create-timeout: 30`,
-      baseImage: 'debian-12',
-      endpointYaml: () => endpointYaml,
-      servers,
+  trafficOnEmulator(`traffic end to end on Hetzner Cloud (emulator): ${kind}`, { prefix: 'hetzner', baseImage: 'debian-12', servers }, async (stateDir) => {
+    const emulator = await startHetznerEmulator({ delays: { create: 300, shutdown: 200, poweroff: 200, create_image: 500 } });
+    return {
+      env: { HCLOUD_TOKEN: emulator.token, HCLOUD_ENDPOINT: emulator.endpoint, PROVISIONAL_STATE_DIR: stateDir },
+      providerYaml: `  name: hetzner\n  ssh-port: ${emulator.sshPort}\n  create-timeout: 30`,
+      endpointYaml,
       assertGone: async () => {
         assertGone(emulator);
         assert.deepEqual(emulator.cloud.liveServers().map((s) => s.name), [], 'no server left');
       },
-    });
+      close: () => emulator.close(),
+    };
   });
 }
 

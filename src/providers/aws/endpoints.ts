@@ -3,14 +3,12 @@
  * (elastic-ip.ts), by the spec's kind. A target group's members are the endpoint's instances
  * registered in it, with the state ELBv2 reports; targets that are not ours are not shown.
  */
-import { readSpec, refLabels, refOf } from '../kit/endpoints.js';
-import { LABELS, type EndpointRef, type Endpoints, type EndpointStatus, type Machine, type Server } from '../types.js';
+import { endpointServers, readSpec, refOf, type ListServers } from '../kit/endpoints.js';
+import type { EndpointRef, Endpoints, EndpointStatus, Machine, Server } from '../types.js';
 import type { Ec2, Ec2Target } from './client.js';
 import { ElasticIps } from './elastic-ip.js';
 import { awsEndpointSchema } from './endpoint-spec.js';
 import { TargetGroups, type TargetGroupView } from './target-group.js';
-
-type ListServers = (filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal) => Promise<Server[]>;
 
 export class AwsEndpoints implements Endpoints {
   private readonly groups: TargetGroups;
@@ -44,8 +42,7 @@ export class AwsEndpoints implements Endpoints {
   }
 
   private servers(ref: EndpointRef, signal: AbortSignal): Promise<Server[]> {
-    const labels = refLabels(ref);
-    return this.listServers({ project: labels[LABELS.project], environment: labels[LABELS.environment], image: labels[LABELS.image] }, signal);
+    return endpointServers(this.listServers, ref, signal);
   }
 
   private groupStatus(view: TargetGroupView, servers: Server[]): EndpointStatus {

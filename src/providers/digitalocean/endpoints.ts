@@ -4,16 +4,14 @@
  * not report a member's health, so an active droplet we added (healthy by deploy's own check, and
  * waited in by the load balancer's) counts as healthy.
  */
-import { LABELS, type HttpHealthCheck, type EndpointMember, type EndpointRef, type Endpoints, type EndpointStatus, type Machine, type Server } from '../types.js';
-import { endpointName, readSpec, refLabels, refOf } from '../kit/endpoints.js';
+import type { HttpHealthCheck, EndpointMember, EndpointRef, Endpoints, EndpointStatus, Machine, Server } from '../types.js';
+import { byEndpoint, endpointName, endpointServers, readSpec, refOf, type ListServers } from '../kit/endpoints.js';
 import type { Actions } from './actions.js';
 import type { DigitalOceanApi } from './api.js';
 import { digitalOceanEndpointSchema, type DigitalOceanEndpoint } from './endpoint-spec.js';
 import { DigitalOceanLoadBalancers, type LoadBalancerSpec } from './load-balancer.js';
 import { DigitalOceanReservedIps } from './reserved-ip.js';
 import { tagsToLabels } from './tags.js';
-
-type ListServers = (filter: Partial<Record<keyof typeof LABELS, string>>, signal: AbortSignal) => Promise<Server[]>;
 
 function lbSpec(spec: DigitalOceanEndpoint, healthCheck?: HttpHealthCheck): LoadBalancerSpec | undefined {
   return 'load-balancer' in spec ? { port: spec['load-balancer'].port, targetPort: spec['load-balancer']['target-port'], healthCheck } : undefined;
@@ -46,8 +44,7 @@ export class DigitalOceanEndpoints implements Endpoints {
   }
 
   private servers(ref: EndpointRef, signal: AbortSignal): Promise<Server[]> {
-    const labels = refLabels(ref);
-    return this.listServers({ project: labels[LABELS.project], environment: labels[LABELS.environment], image: labels[LABELS.image] }, signal);
+    return endpointServers(this.listServers, ref, signal);
   }
 
   private members(ids: number[], servers: Server[]): EndpointMember[] {
@@ -97,17 +94,9 @@ export class DigitalOceanEndpoints implements Endpoints {
    * reserved IPs by the droplets holding them.
    */
   async list(project: string, signal: AbortSignal): Promise<(EndpointRef & EndpointStatus)[]> {
-    const servers = await this.listServers({ project }, signal);
-    const refs = new Map<string, { ref: EndpointRef; servers: Server[] }>();
-    for (const s of servers) {
-      const ref = refOf(s.labels);
-      if (!ref) continue;
-      const key = JSON.stringify(ref);
-      refs.set(key, { ref, servers: [...(refs.get(key)?.servers ?? []), s] });
-    }
     const out: (EndpointRef & EndpointStatus)[] = [];
     const lbs = await this.lbs.all(signal);
-    for (const { ref, servers: mine } of refs.values()) {
+    for (const { ref, servers: mine } of byEndpoint(await this.listServers({ project }, signal))) {
       const lb = lbs.find((l) => l.name === endpointName(ref));
       if (lb) out.push({ ...ref, ...this.lbs.status(lb, this.members(lb.droplet_ids ?? [], mine)) });
     }
