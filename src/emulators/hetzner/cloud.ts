@@ -66,7 +66,8 @@ export class Cloud {
     readonly delays: Delays,
     private readonly faults: Faults,
     private readonly onError: (err: unknown) => void,
-    floatingIpPorts?: number[],
+    /** Ports each Floating IP forwards. */
+    floatingIpPorts: number[],
   ) {
     this.work = new BackgroundWork(onError);
     this.loadBalancers = new LoadBalancers(this, this.work);

@@ -1,11 +1,11 @@
 /**
  * The emulated project's Floating IPs (IPv4): each is a loopback address of its own forwarding a
- * few ports to the server it is assigned to (shared/address-forwarder.ts). Assigning and
+ * few ports (the servers' SSH port and the usual web ports) to the server it is assigned to (shared/address-forwarder.ts). Assigning and
  * unassigning are actions; the traffic moves when the action ends. A deleted server loses its
  * Floating IP, which stays in the project, as on Hetzner.
  * https://docs.hetzner.cloud/#floating-ips, #floating-ip-actions
  */
-import { AddressForwarder, DEFAULT_ADDRESS_PORTS } from '../shared/address-forwarder.js';
+import { AddressForwarder } from '../shared/address-forwarder.js';
 import type { LocationSpec } from './catalog.js';
 import { HcloudError } from './http.js';
 import type { Labels } from './labels.js';
@@ -32,7 +32,7 @@ export class FloatingIps {
   constructor(
     private readonly host: { servers: Map<number, Server> },
     /** Ports each Floating IP forwards. */
-    readonly ports: number[] = DEFAULT_ADDRESS_PORTS,
+    readonly ports: number[],
   ) {}
 
   async create(input: Omit<FloatingIp, 'id' | 'ip' | 'forwarder' | 'locked'>): Promise<FloatingIp> {

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BASE_LAYER, MachinePool } from '../machines/pool.js';
+import { DEFAULT_ADDRESS_PORTS } from '../shared/address-forwarder.js';
 import { answerControl } from '../shared/controls.js';
 import { listen, type Listening } from '../shared/http-server.js';
 import { Faults, type FaultSettings } from '../shared/faults.js';
@@ -27,6 +28,8 @@ export interface HetznerEmulatorOptions {
   faults?: FaultSettings;
   /** Machines to run servers on (shared with another emulator); default: a pool of its own, closed with it. */
   pool?: MachinePool;
+  /** Ports each Floating IP forwards to its server (default: the servers' SSH port, 80, 443 and 8080). */
+  floatingIpPorts?: number[];
   /** Keep request and response bodies in the request log (default true). */
   recordBodies?: boolean;
   onError?: (err: unknown) => void;
@@ -61,7 +64,7 @@ export async function startHetznerEmulator(opts: HetznerEmulatorOptions = {}): P
   const delays: Delays = { ...DEFAULT_DELAYS, ...opts.delays };
   const faults = new Faults();
   if (opts.faults) faults.set(opts.faults);
-  cloud = new Cloud(pool, BASE_LAYER, delays, faults, onError);
+  cloud = new Cloud(pool, BASE_LAYER, delays, faults, onError, opts.floatingIpPorts ?? [pool.sshPort, ...DEFAULT_ADDRESS_PORTS]);
   const buckets = new TokenBuckets({ ...DEFAULT_RATE_LIMIT, ...opts.rateLimit });
   const requests = new RequestLog();
   const recordBodies = opts.recordBodies ?? true;

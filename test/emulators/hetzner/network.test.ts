@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { apiClient, until } from '../digitalocean/test-client.js';
 import { makeKeyPair, type KeyPair } from '../machines/test-support.js';
-import { answers, startResponder, whoAnswers } from '../traffic.js';
+import { answers, runOn, startResponder, whoAnswers } from '../traffic.js';
 import { startHetznerEmulator, type HetznerEmulator } from '../../../src/emulators/hetzner/server.js';
 import { validateLogged } from './hcloud-schema.js';
 
@@ -218,6 +218,7 @@ describe('Hetzner emulator: load balancers and Floating IPs', { timeout: 300_000
     assert.equal((await api('POST', `/floating_ips/${f.id}/actions/unassign`)).status, 423, 'locked while it moves');
     await done(moving.body.action.id);
     assert.deepEqual(await who(f.ip, WEB, 3), new Set([b!.name]));
+    assert.equal((await runOn(f.ip, emu.sshPort, key.privateKey, 'cat /etc/hostname')).trim(), b!.name, 'SSH to the address reaches its server');
     assert.equal((await api('GET', '/floating_ips?label_selector=app=web')).body.floating_ips[0].server, b!.id);
     await done((await api('POST', `/floating_ips/${f.id}/actions/unassign`)).body.action.id);
     assert.equal((await api('GET', `/floating_ips/${f.id}`)).body.floating_ip.server, null);
