@@ -4,7 +4,7 @@
  * to sshd answering (its "SSH-2.0-" banner through the forwarded port). Median of BOOT_RUNS runs
  * (default 3; each boot costs 15-60 s under TCG), with the load average before each lever.
  *
- *   node dist/bench/boot-levers.js [group ...]     groups: machine cpu cpu-more tb cmdline initrd parallel analyze
+ *   node dist/bench/boot-levers.js [group ...]     groups: default machine cpu cpu-more tb cmdline initrd parallel analyze
  *
  * `analyze` boots once with a key and prints `systemd-analyze critical-chain` and `blame`.
  * The base is the ready debian-12 in the cache (built first if missing), or BOOT_BASE=<folder>.
@@ -46,6 +46,7 @@ const tcg = hardwareFor('tcg');
 
 function levers(): Lever[] {
   const all: Lever[] = [
+    { group: 'default', label: "the provider's own command line" },
     { group: 'machine', label: `q35, -cpu max (before)`, hardware: { machine: 'q35', cpu: 'max', accel: 'tcg,thread=multi' } },
     { group: 'machine', label: 'pc, -cpu max', hardware: { machine: 'pc', cpu: 'max' } },
     { group: 'machine', label: 'pc, QEMU default CPU (qemu64)', hardware: { machine: 'pc', cpu: 'qemu64' } },
