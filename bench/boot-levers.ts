@@ -64,6 +64,7 @@ function levers(): Lever[] {
     { group: 'cmdline', label: '+ no console=ttyS0', append: (a) => a.replace(/\s*console=\S+/, '') },
     { group: 'cmdline', label: '+ tsc=reliable no_timer_check', append: (a) => `${a} tsc=reliable no_timer_check` },
     { group: 'cmdline', label: '+ mitigations=off', append: (a) => `${a} mitigations=off` },
+    { group: 'cmdline', label: '+ cryptomgr.notests (no crypto self-tests)', append: (a) => `${a} cryptomgr.notests` },
     { group: 'cmdline', label: '+ systemd.show_status=false', append: (a) => `${a} systemd.show_status=false` },
     { group: 'initrd', label: 'with the base initrd', noInitrd: false },
     { group: 'initrd', label: 'the base initrd, uncompressed', plainInitrd: true },

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -129,6 +130,21 @@ describe('local KVM probe and guest files', () => {
     assert.doesNotMatch(ssh, /network.target/, 'sshd does not wait for the network');
     assert.ok(MASK_UNITS.includes('apt-daily.timer'));
     assert.ok(EARLY_FILES.some((f) => f.path.startsWith('/etc/initramfs-tools/hooks/') && f.mode === 0o755));
+    assert.ok(MASK_UNITS.includes('serial-getty@ttyS0.service'));
+    assert.ok(['/etc/.updated', '/var/.updated'].every((p) => byPath.has(p)), 'the base is up to date with /usr, as after a first boot');
+  });
+
+  it("puts its own /init into the initramfs: valid sh that mounts root= and hands over to init", () => {
+    const hook = EARLY_FILES.find((f) => f.path.startsWith('/etc/initramfs-tools/hooks/'))!;
+    const init = EARLY_FILES.find((f) => f.path === '/etc/initramfs-tools/provisional-init')!;
+    assert.match(hook.content, /cp \/etc\/initramfs-tools\/provisional-init "\$\{DESTDIR\}\/init"/);
+    assert.equal(init.mode, 0o755);
+    assert.match(init.content, /^#!\/bin\/sh\n/);
+    // dash is what klibc's sh derives from: the same grammar.
+    const checked = spawnSync('sh', ['-n'], { input: init.content, encoding: 'utf8' });
+    assert.equal(checked.status, 0, checked.stderr);
+    assert.match(init.content, /root=\*\) root=\$\{x#root=\}/);
+    assert.match(init.content, /exec run-init \/root "\$init"/);
   });
 });
 
