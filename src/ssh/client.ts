@@ -5,7 +5,7 @@
 import ssh2, { type ClientChannel } from 'ssh2';
 import type { Duplex, Readable } from 'node:stream';
 import { CancelledError, UserFacingError } from '../core/errors.js';
-import { poll } from '../core/wait.js';
+import { TimeoutError } from '../core/wait.js';
 
 // ssh2 is CommonJS: its named exports are not visible to ESM imports.
 const { Client, utils } = ssh2;
@@ -67,7 +67,8 @@ export function connect(endpoint: SshEndpoint, privateKey: string, readyTimeoutM
     if (signal?.aborted) return reject(new CancelledError());
     const client = new Client();
     const onAbort = () => {
-      client.end();
+      // destroy, not end: mid-handshake, end() leaves the TCP connection open.
+      client.destroy();
       reject(new CancelledError());
     };
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -95,26 +96,79 @@ export function connect(endpoint: SshEndpoint, privateKey: string, readyTimeoutM
   });
 }
 
+/** At most this many connection attempts wait at once. */
+const MAX_ATTEMPTS = 6;
+/** One attempt's handshake: long, since a loaded machine under emulation can take seconds to answer. */
+const HANDSHAKE_MS = 20_000;
+
 /**
  * Wait until the machine answers SSH with our key. QEMU's user networking (and cloud load
- * balancers) accept TCP long before sshd runs, so only a full handshake counts. Polls fast at
- * first: a fixed long first wait, as Packer's, costs seconds on every build.
+ * balancers) accept TCP long before sshd runs, so only a full handshake and a command count.
+ *
+ * Attempts overlap. An attempt can hang for seconds where nothing refuses it: QEMU's user
+ * networking accepts the TCP connection at once, then sends its SYN to the guest again with
+ * backoff (1, 2, 4, 8 s) until the guest has its address, so a single attempt made before the
+ * guest's DHCP was seen to wait 9.4 s after sshd could have answered. So a new attempt starts
+ * every interval (300 ms, growing to 1 s) while earlier ones still wait, at most MAX_ATTEMPTS at
+ * once; the first that runs `true` wins and the others are closed. Polls fast at first: a fixed
+ * long first wait, as Packer's, costs seconds on every build.
  */
 export async function waitForSsh(
   endpoint: SshEndpoint,
   privateKey: string,
   opts: { timeoutMs: number; signal?: AbortSignal; what: string },
 ): Promise<SshSession> {
-  return poll(
-    async () => {
-      const s = await connect(endpoint, privateKey, 5000, opts.signal);
-      const probe = await s.exec('true', { signal: opts.signal, timeoutMs: 10_000 }).catch(() => undefined);
-      if (probe?.code === 0) return s;
-      s.close();
-      return undefined;
-    },
-    { what: opts.what, timeoutMs: opts.timeoutMs, intervalMs: 300, maxIntervalMs: 1000, factor: 1.2, signal: opts.signal },
-  );
+  if (opts.signal?.aborted) throw new CancelledError();
+  const deadline = performance.now() + opts.timeoutMs;
+  // Ends every attempt still waiting once one has won (or the wait is over).
+  const attempts = new AbortController();
+  const onAbort = () => attempts.abort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  return new Promise<SshSession>((resolve, reject) => {
+    let settled = false;
+    let inFlight = 0;
+    let interval = 300;
+    let lastError: unknown;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (err: Error | undefined, session?: SshSession) => {
+      if (settled) return void session?.close();
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      attempts.abort();
+      if (err) reject(err);
+      else resolve(session!);
+    };
+    attempts.signal.addEventListener('abort', () => finish(new CancelledError()), { once: true });
+    const attempt = async () => {
+      inFlight++;
+      try {
+        const s = await connect(endpoint, privateKey, HANDSHAKE_MS, attempts.signal);
+        const probe = await s.exec('true', { signal: attempts.signal, timeoutMs: 10_000 }).catch((err: unknown) => {
+          lastError = err;
+          return undefined;
+        });
+        if (probe?.code === 0) return finish(undefined, s);
+        s.close();
+      } catch (err) {
+        if (!(err instanceof CancelledError)) lastError = err;
+      } finally {
+        inFlight--;
+      }
+    };
+    const tick = () => {
+      if (settled) return;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        const why = lastError instanceof Error ? `: last error: ${lastError.message}` : '';
+        return finish(new TimeoutError(`timed out after ${Math.round(opts.timeoutMs / 1000)} s waiting for ${opts.what}${why}`));
+      }
+      if (inFlight < MAX_ATTEMPTS) void attempt();
+      timer = setTimeout(tick, Math.min(interval, left));
+      interval = Math.min(1000, interval * 1.2);
+    };
+    tick();
+  });
 }
 
 function session(client: Client, endpoint: SshEndpoint): SshSession {

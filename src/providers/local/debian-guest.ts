@@ -94,6 +94,19 @@ export const GUEST_FILES: GuestFile[] = [
     path: '/etc/systemd/network/80-provisional-dhcp.network',
     content: '[Match]\nName=en*\n\n[Network]\nDHCP=yes\n',
   },
+  {
+    // udev loads a driver for each device QEMU's `pc` board has, and networkd's nl80211 query
+    // loads the wireless stack: each module costs a fraction of a second of CPU under TCG, beside
+    // sshd's start. None is of use on these machines (no floppy, IDE disk, PS/2 mouse, speaker,
+    // SMBus, Wi-Fi, or nested KVM under emulation); `modprobe NAME` still loads one on purpose.
+    // evdev and button stay: they carry the ACPI power button a graceful stop uses.
+    path: '/etc/modprobe.d/provisional-unused-hardware.conf',
+    content: [
+      '# Provisional: drivers for hardware its QEMU machines do not use (see the local provider).',
+      ...['floppy', 'ata_piix', 'ata_generic', 'psmouse', 'serio_raw', 'pcspkr', 'i2c_piix4', 'cfg80211', 'kvm_amd', 'kvm_intel', 'kvm', 'ccp'].map((m) => `blacklist ${m}`),
+      '',
+    ].join('\n'),
+  },
   // Empty: systemd makes a new machine-id at first boot, so every machine has its own.
   { path: '/etc/machine-id', content: '' },
   // What systemd-update-done writes at the end of a first boot: /etc and /var are up to date with
@@ -239,7 +252,7 @@ export const DPKG_EXCLUDES = [
 /**
  * Bumped when the build itself (debian-base.ts) changes in a way the data above does not show.
  * 2: ssh.service replaced (GUEST_FILES) before being enabled.
- * 3: the initramfs runs Provisional's /init (EARLY_FILES).
+ * 3: the initramfs runs Provisional's /init (EARLY_FILES); unused drivers blacklisted.
  */
 const RECIPE_REVISION = 3;
 
