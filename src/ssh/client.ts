@@ -4,6 +4,7 @@
  */
 import ssh2, { type ClientChannel } from 'ssh2';
 import type { Duplex, Readable } from 'node:stream';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { CancelledError, UserFacingError } from '../core/errors.js';
 import { TimeoutError } from '../core/wait.js';
 
@@ -62,7 +63,7 @@ export interface ExecResult {
 }
 
 /** One connection attempt. `readyTimeoutMs` bounds the handshake. */
-export function connect(endpoint: SshEndpoint, privateKey: string, readyTimeoutMs = 10_000, signal?: AbortSignal): Promise<SshSession> {
+export function connect(endpoint: SshEndpoint, privateKey: string, readyTimeoutMs = 10_000, signal?: AbortSignal, sock?: Socket): Promise<SshSession> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new CancelledError());
     const client = new Client();
@@ -83,6 +84,7 @@ export function connect(endpoint: SshEndpoint, privateKey: string, readyTimeoutM
         reject(err);
       })
       .connect({
+        sock,
         host: endpoint.host,
         port: endpoint.port,
         username: endpoint.user,
@@ -96,8 +98,10 @@ export function connect(endpoint: SshEndpoint, privateKey: string, readyTimeoutM
   });
 }
 
-/** At most this many connection attempts wait at once. */
+/** At most this many connection attempts are open at once. */
 const MAX_ATTEMPTS = 6;
+/** New attempts start at least this often: silent ones are closed, so a short interval costs little. */
+const MAX_INTERVAL_MS = 500;
 /** One attempt's handshake: long, since a loaded machine under emulation can take seconds to answer. */
 const HANDSHAKE_MS = 20_000;
 
@@ -105,13 +109,15 @@ const HANDSHAKE_MS = 20_000;
  * Wait until the machine answers SSH with our key. QEMU's user networking (and cloud load
  * balancers) accept TCP long before sshd runs, so only a full handshake and a command count.
  *
- * Attempts overlap. An attempt can hang for seconds where nothing refuses it: QEMU's user
- * networking accepts the TCP connection at once, then sends its SYN to the guest again with
- * backoff (1, 2, 4, 8 s) until the guest has its address, so a single attempt made before the
- * guest's DHCP was seen to wait 9.4 s after sshd could have answered. So a new attempt starts
- * every interval (300 ms, growing to 1 s) while earlier ones still wait, at most MAX_ATTEMPTS at
- * once; the first that runs `true` wins and the others are closed. Polls fast at first: a fixed
- * long first wait, as Packer's, costs seconds on every build.
+ * Attempts overlap. An attempt can hang where nothing refuses it: QEMU's user networking accepts
+ * the TCP connection at once, then sends its SYN to the guest again with backoff (1, 2, 4, 8 s)
+ * until the guest has its address, so a single attempt made before the guest's DHCP was seen to
+ * wait 9.4 s after sshd could have answered. So a new attempt starts every interval (250 ms,
+ * growing to 500 ms) while earlier ones still wait. At most MAX_ATTEMPTS are open: to make room, the
+ * oldest that has heard nothing from the server is closed (one that has, is in a handshake that a
+ * loaded machine may take seconds to finish, and is let be). The first that runs `true` wins;
+ * the others are closed. Polls fast at first: a fixed long first wait, as Packer's, costs
+ * seconds on every build.
  */
 export async function waitForSsh(
   endpoint: SshEndpoint,
@@ -120,14 +126,15 @@ export async function waitForSsh(
 ): Promise<SshSession> {
   if (opts.signal?.aborted) throw new CancelledError();
   const deadline = performance.now() + opts.timeoutMs;
-  // Ends every attempt still waiting once one has won (or the wait is over).
-  const attempts = new AbortController();
-  const onAbort = () => attempts.abort();
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  interface Attempt {
+    abort: AbortController;
+    /** The server has sent something (its SSH banner at least). */
+    heard: boolean;
+  }
+  const open: Attempt[] = [];
   return new Promise<SshSession>((resolve, reject) => {
     let settled = false;
-    let inFlight = 0;
-    let interval = 300;
+    let interval = 250;
     let lastError: unknown;
     let timer: NodeJS.Timeout | undefined;
     const finish = (err: Error | undefined, session?: SshSession) => {
@@ -135,16 +142,19 @@ export async function waitForSsh(
       settled = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
-      attempts.abort();
+      for (const a of open.splice(0)) a.abort.abort();
       if (err) reject(err);
       else resolve(session!);
     };
-    attempts.signal.addEventListener('abort', () => finish(new CancelledError()), { once: true });
+    const onAbort = () => finish(new CancelledError());
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     const attempt = async () => {
-      inFlight++;
+      const a: Attempt = { abort: new AbortController(), heard: false };
+      open.push(a);
       try {
-        const s = await connect(endpoint, privateKey, HANDSHAKE_MS, attempts.signal);
-        const probe = await s.exec('true', { signal: attempts.signal, timeoutMs: 10_000 }).catch((err: unknown) => {
+        const sock = tcpConnect(endpoint.port, endpoint.host);
+        const s = await connect(endpoint, privateKey, HANDSHAKE_MS, a.abort.signal, sock.once('data', () => (a.heard = true)));
+        const probe = await s.exec('true', { signal: a.abort.signal, timeoutMs: 10_000 }).catch((err: unknown) => {
           lastError = err;
           return undefined;
         });
@@ -153,7 +163,8 @@ export async function waitForSsh(
       } catch (err) {
         if (!(err instanceof CancelledError)) lastError = err;
       } finally {
-        inFlight--;
+        const i = open.indexOf(a);
+        if (i >= 0) open.splice(i, 1);
       }
     };
     const tick = () => {
@@ -163,9 +174,16 @@ export async function waitForSsh(
         const why = lastError instanceof Error ? `: last error: ${lastError.message}` : '';
         return finish(new TimeoutError(`timed out after ${Math.round(opts.timeoutMs / 1000)} s waiting for ${opts.what}${why}`));
       }
-      if (inFlight < MAX_ATTEMPTS) void attempt();
+      if (open.length >= MAX_ATTEMPTS) {
+        const silent = open.find((a) => !a.heard);
+        if (silent) {
+          open.splice(open.indexOf(silent), 1);
+          silent.abort.abort();
+        }
+      }
+      if (open.length < MAX_ATTEMPTS) void attempt();
       timer = setTimeout(tick, Math.min(interval, left));
-      interval = Math.min(1000, interval * 1.2);
+      interval = Math.min(MAX_INTERVAL_MS, interval * 1.2);
     };
     tick();
   });
