@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { teardownSignal } from '../core/teardown.js';
 import { CleanupStack } from '../core/cleanup.js';
 import type { RunJournal } from '../core/journal.js';
-import { ScriptError, UserFacingError } from '../core/errors.js';
+import { ScriptError, UserFacingError, CancelledError } from '../core/errors.js';
 import { step, type EventSink } from '../core/events.js';
 import { listScripts, type ImageDirs } from '../images/inputs.js';
 import { versionName } from '../images/naming.js';
@@ -115,13 +115,19 @@ async function runPipeline(req: BuildRequest, signal: AbortSignal, cleanup: Clea
     for (const script of scripts) {
       await step(events, 'script', `running ${script}`, () => runScript(ssh, script, req, root, signal));
     }
-    await step(events, 'clean', 'removing build leftovers (key, files, machine-id, host keys)', () =>
-      ssh.exec(root(cleanCommand(key.publicKey, machine.ssh.user)), { signal, timeoutMs: 60_000 }).then((r) => {
-        if (r.code !== 0) throw new UserFacingError(`cleaning the builder failed: ${r.stderr.trim() || `status ${r.code}`}`);
-      }),
-    );
-    // Ask the guest to power off; the connection may drop before an answer comes back.
-    await ssh.exec(root('systemctl poweroff --no-block || poweroff'), { timeoutMs: 10_000 }).catch(() => undefined);
+    // The clean command ends by asking the guest to power off (one round trip less than a command
+    // of its own). The connection may drop before its exit status comes back: its line saying the
+    // image is clean is what counts.
+    await step(events, 'clean', 'removing build leftovers (key, files, machine-id, host keys), then powering off', async () => {
+      let cleaned = false;
+      const result = await ssh
+        .exec(root(cleanCommand(key.publicKey, machine.ssh.user)), { signal, timeoutMs: 60_000, onLine: (_stream, line) => (cleaned ||= line === CLEANED) })
+        .catch((err: unknown) => {
+          if (cleaned && !(err instanceof CancelledError)) return undefined;
+          throw err;
+        });
+      if (!cleaned) throw new UserFacingError(`cleaning the builder failed: ${result?.stderr.trim() || `status ${result?.code}`}`);
+    });
   } finally {
     ssh.close();
   }
@@ -234,9 +240,13 @@ async function runScript(ssh: SshSession, script: string, req: BuildRequest, roo
   if (result.code !== 0) throw new ScriptError(script, result.code, result.signal, tail);
 }
 
+/** The clean command's line once the image is clean, before it asks for the power-off. */
+export const CLEANED = 'provisional: builder clean, powering off';
+
 /**
  * What a build must not leave in the image: the build key, the uploaded files, the machine-id
- * and the SSH host keys (each server makes its own at first boot).
+ * and the SSH host keys (each server makes its own at first boot). Then the power-off request
+ * (whether it succeeds is for the stop step to see: a provider stops a machine that does not).
  */
 export function cleanCommand(publicKey: string, user = 'root'): string {
   const home = user === 'root' ? '/root' : `$(getent passwd ${shellQuote(user)} | cut -d: -f6)`;
@@ -249,5 +259,7 @@ export function cleanCommand(publicKey: string, user = 'root'): string {
     'if [ -f /etc/machine-id ]; then : > /etc/machine-id; fi',
     'rm -f /var/lib/dbus/machine-id /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub /root/.bash_history',
     'sync',
+    `echo '${CLEANED}'`,
+    'systemctl poweroff --no-block || poweroff || true',
   ].join('\n');
 }
