@@ -2,10 +2,10 @@
  * The account's Elastic IPs as traffic sees them: each is a loopback address of its own with a
  * listener on each of a few ports (the usual web ports and the instances' SSH port; a real Elastic
  * IP takes every port), forwarding to the same port of the running instance it is associated with.
- * Associating or disassociating moves new connections at once, as EC2's does.
+ * Associating or disassociating moves new connections at once, as EC2's does
+ * (shared/address-forwarder.ts).
  */
-import { claimAddress, releaseAddress } from '../machines/addresses.js';
-import { TcpForwarder } from '../shared/tcp-forwarder.js';
+import { AddressForwarder } from '../shared/address-forwarder.js';
 import type { Instance, Tags } from './resources.js';
 
 export interface ElasticIp {
@@ -20,7 +20,7 @@ export interface ElasticIp {
 export const ELASTIC_IP_PORTS = [80, 443, 8080];
 
 export class ElasticIps {
-  private readonly listeners = new Map<string, TcpForwarder[]>();
+  private readonly forwarders = new Map<string, AddressForwarder>();
   readonly all = new Map<string, ElasticIp>();
 
   constructor(private readonly ports: number[]) {}
@@ -33,35 +33,23 @@ export class ElasticIps {
   }
 
   async allocate(entry: Omit<ElasticIp, 'publicIp'>): Promise<ElasticIp> {
-    const publicIp = await claimAddress(this.ports, new Set());
-    const ip: ElasticIp = { ...entry, publicIp };
-    const listeners: TcpForwarder[] = [];
-    for (const [i, port] of this.ports.entries()) {
-      const pick = () => {
-        const instance = this.associated(ip)?.instance;
-        return instance?.state === 'running' && instance.address ? { host: instance.address, port } : undefined;
-      };
-      try {
-        listeners.push(await TcpForwarder.listen(publicIp, port, { pick }));
-      } catch (err) {
-        // Only the web ports are promised; the SSH port may be held by the host on every address.
-        if (i < ELASTIC_IP_PORTS.length) {
-          for (const l of listeners) await l.close();
-          await releaseAddress(publicIp);
-          throw err;
-        }
-      }
-    }
-    this.listeners.set(publicIp, listeners);
+    const ip: ElasticIp = { ...entry, publicIp: '' };
+    const holder = () => {
+      const instance = this.associated(ip)?.instance;
+      return instance?.state === 'running' && instance.address ? instance.address : undefined;
+    };
+    // Only the web ports are promised; the SSH port may be held by the host on every address.
+    const forwarder = await AddressForwarder.open(this.ports, holder, this.ports.filter((p) => !ELASTIC_IP_PORTS.includes(p)));
+    ip.publicIp = forwarder.address;
+    this.forwarders.set(ip.publicIp, forwarder);
     this.all.set(ip.allocationId, ip);
     return ip;
   }
 
   async release(ip: ElasticIp): Promise<void> {
     this.all.delete(ip.allocationId);
-    for (const l of this.listeners.get(ip.publicIp) ?? []) await l.close();
-    this.listeners.delete(ip.publicIp);
-    await releaseAddress(ip.publicIp);
+    await this.forwarders.get(ip.publicIp)?.close();
+    this.forwarders.delete(ip.publicIp);
   }
 
   async close(): Promise<void> {

@@ -1,13 +1,13 @@
 /**
  * The emulated account's reserved IPs: each is a loopback address of its own with a listener on each
  * of a set of ports (the droplets' SSH port and the usual web ports; a real reserved IP takes every
- * port), forwarding to the same port on the droplet it is assigned to. Assigning or unassigning is
- * an action that takes its delay; the traffic moves when the action completes.
+ * port), forwarding to the same port on the droplet it is assigned to (shared/address-forwarder.ts).
+ * Assigning or unassigning is an action that takes its delay; the traffic moves when the action
+ * completes.
  * https://docs.digitalocean.com/reference/api/digitalocean/#tag/Reserved-IPs
  */
 import { randomUUID } from 'node:crypto';
-import { claimAddress, releaseAddress } from '../machines/addresses.js';
-import { TcpForwarder } from '../shared/tcp-forwarder.js';
+import { AddressForwarder } from '../shared/address-forwarder.js';
 import type { Droplet } from './model.js';
 
 export interface ReservedIp {
@@ -28,7 +28,7 @@ export function ipAsInteger(ip: string): number {
 }
 
 export class ReservedIps {
-  private readonly ips = new Map<string, { reserved: ReservedIp; listeners: TcpForwarder[] }>();
+  private readonly ips = new Map<string, { reserved: ReservedIp; forwarder: AddressForwarder }>();
   readonly projectId = randomUUID();
 
   constructor(
@@ -46,26 +46,13 @@ export class ReservedIps {
   }
 
   async create(region: string): Promise<ReservedIp> {
-    const ip = await claimAddress(this.ports, new Set());
-    const reserved: ReservedIp = { ip, region, dropletId: null, locked: false, projectId: this.projectId, actionIds: [] };
-    const listeners: TcpForwarder[] = [];
-    try {
-      for (const port of this.ports) {
-        listeners.push(
-          await TcpForwarder.listen(ip, port, {
-            pick: () => {
-              const target = reserved.dropletId === null ? undefined : this.droplet(reserved.dropletId);
-              return target?.ip && !target.deleted ? { host: target.ip, port } : undefined;
-            },
-          }),
-        );
-      }
-    } catch (err) {
-      for (const l of listeners) await l.close();
-      await releaseAddress(ip);
-      throw err;
-    }
-    this.ips.set(ip, { reserved, listeners });
+    const reserved: ReservedIp = { ip: '', region, dropletId: null, locked: false, projectId: this.projectId, actionIds: [] };
+    const forwarder = await AddressForwarder.open(this.ports, () => {
+      const target = reserved.dropletId === null ? undefined : this.droplet(reserved.dropletId);
+      return target?.ip && !target.deleted ? target.ip : undefined;
+    });
+    reserved.ip = forwarder.address;
+    this.ips.set(reserved.ip, { reserved, forwarder });
     return reserved;
   }
 
@@ -78,8 +65,7 @@ export class ReservedIps {
     const entry = this.ips.get(ip);
     if (!entry) return;
     this.ips.delete(ip);
-    for (const l of entry.listeners) await l.close();
-    await releaseAddress(ip);
+    await entry.forwarder.close();
   }
 
   async close(): Promise<void> {

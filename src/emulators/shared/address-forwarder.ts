@@ -1,5 +1,6 @@
 /**
- * An emulated cloud's movable public address (a Hetzner Floating IP), as traffic sees it: a
+ * An emulated cloud's movable public address (a Hetzner Floating IP, a DigitalOcean reserved IP,
+ * an Elastic IP), as traffic sees it: a
  * loopback address of its own with a listener on each of a few ports (a real one takes every port),
  * forwarding each new connection to the same port of whatever machine `holder()` names at that
  * moment. Moving the address moves new connections; open ones run to their end.
@@ -16,20 +17,25 @@ export class AddressForwarder {
     private readonly listeners: TcpForwarder[],
   ) {}
 
-  /** Claims a free loopback address and listens on every port of `ports`; `holder` is asked per connection. */
-  static async open(ports: number[], holder: () => string | undefined): Promise<AddressForwarder> {
+  /**
+   * Claims a free loopback address and listens on every port of `ports`; `holder` is asked per
+   * connection. A port in `optional` that cannot be opened is left out (the SSH port, which a host
+   * sshd may hold on every address); any other such port fails the whole call.
+   */
+  static async open(ports: number[], holder: () => string | undefined, optional: number[] = []): Promise<AddressForwarder> {
     const address = await claimAddress(ports, new Set());
     const listeners: TcpForwarder[] = [];
     try {
       for (const port of ports) {
-        listeners.push(
-          await TcpForwarder.listen(address, port, {
-            pick: () => {
-              const host = holder();
-              return host ? { host, port } : undefined;
-            },
-          }),
-        );
+        const pick = () => {
+          const host = holder();
+          return host ? { host, port } : undefined;
+        };
+        try {
+          listeners.push(await TcpForwarder.listen(address, port, { pick }));
+        } catch (err) {
+          if (!optional.includes(port)) throw err;
+        }
       }
     } catch (err) {
       for (const l of listeners) await l.close();
