@@ -93,3 +93,35 @@ test('hetzner: a command slows to the rate limit\'s refill (RateLimit-* headers)
     await emu.close();
   }
 });
+
+// Hetzner's own path: an existing load balancer takes a changed spec through its service actions
+// (update_service for a new health check, add_service and delete_service for a new port), keeping
+// its address; no server is needed for that.
+test('hetzner: ensure brings an existing load balancer\'s service to the spec (health check, port), keeping its address', { timeout: 60_000 }, async () => {
+  const emu = await startHetznerEmulator({ delays: { load_balancer: 50 } });
+  try {
+    const provider = await hetzner.create(hetzner.settingsSchema.parse({ token: emu.token, 'api-url': emu.endpoint, location: 'hel1' }), { project, projectDir: process.cwd(), events: { emit() {} } });
+    const ref = { project, environment: 'ensure', image: 'app' };
+    const signal = AbortSignal.timeout(50_000);
+    const first = await provider.endpoints!.ensure(ref, { 'load-balancer': { port: 80, 'target-port': 8080, type: 'lb11' } }, signal, { health: { port: 8080, path: '/up', status: 200 } });
+    const lb = () => [...emu.cloud.loadBalancers.all.values()];
+    assert.equal(lb().length, 1);
+    assert.equal(lb()[0]!.name, `${project}.ensure.app`);
+    assert.equal(lb()[0]!.location.name, 'hel1', 'in the provider\'s location');
+    assert.deepEqual(lb()[0]!.services.map((s) => [s.protocol, s.listen_port, s.destination_port, s.health_check.protocol, s.health_check.http?.path, s.health_check.http?.status_codes]), [['http', 80, 8080, 'http', '/up', ['200']]]);
+    await provider.endpoints!.ensure(ref, { 'load-balancer': { port: 80, 'target-port': 8080, type: 'lb11' } }, signal, { health: { port: 8080, path: '/ready', status: 204 } });
+    assert.deepEqual(lb()[0]!.services.map((s) => [s.listen_port, s.health_check.http?.path, s.health_check.http?.status_codes]), [[80, '/ready', ['204']]]);
+    const moved = await provider.endpoints!.ensure(ref, { 'load-balancer': { port: 8081, 'target-port': 8080, type: 'lb11' } }, signal);
+    assert.deepEqual(lb()[0]!.services.map((s) => [s.listen_port, s.health_check.protocol]), [[8081, 'tcp']], 'a TCP check without the image\'s HTTP one');
+    assert.equal(moved.address, first.address.replace(/:80$/, ':8081'), 'the same load balancer');
+    const counts = emu.requests.counts();
+    assert.equal(counts['POST /v1/load_balancers'], 1);
+    assert.equal(counts['POST /v1/load_balancers/{id}/actions/update_service'], 1);
+    assert.equal(counts['POST /v1/load_balancers/{id}/actions/add_service'], 1);
+    assert.equal(counts['POST /v1/load_balancers/{id}/actions/delete_service'], 1);
+    await provider.endpoints!.remove(ref, undefined, signal);
+    assert.equal(lb().length, 0);
+  } finally {
+    await emu.close();
+  }
+});
