@@ -57,12 +57,11 @@ export class Balancer {
   }
 
   /**
-   * Makes `services` the balancer's: listeners of ports no longer served close, new ones open, and
-   * every service's checks start over (a changed check judges members anew). On failure the
-   * services before stay.
+   * Makes `services` the balancer's: listeners of ports no longer served close, new ones open. A
+   * service that stays keeps its members' standing, judged by its new check from the next round on
+   * (a changed check takes no member out at once). On failure the services before stay.
    */
   async setServices(services: BalancedService[]): Promise<void> {
-    const before = this.services;
     const opened: number[] = [];
     try {
       for (const s of services) {
@@ -76,16 +75,12 @@ export class Balancer {
     }
     this.services = services.map((s) => ({ ...s }));
     for (const port of [...this.listeners.keys()]) if (!services.some((s) => s.listenPort === port)) await this.closeListener(port);
-    for (const s of this.services) {
-      const kept = before.find((b) => b.listenPort === s.listenPort);
-      if (kept && JSON.stringify(kept) === JSON.stringify(s) && this.health.has(s.listenPort)) {
-        // Unchanged: its loop goes on with the new object.
-        continue;
-      }
-      this.health.set(s.listenPort, new Map());
-      this.work.track(() => this.checkLoop(s));
-    }
     for (const port of [...this.health.keys()]) if (!services.some((s) => s.listenPort === port)) this.health.delete(port);
+    for (const s of services) {
+      if (this.health.has(s.listenPort)) continue;
+      this.health.set(s.listenPort, new Map());
+      this.work.track(() => this.checkLoop(s.listenPort));
+    }
   }
 
   /** A member's standing on one service (unknown until its check decided, or if not a member). */
@@ -108,12 +103,11 @@ export class Balancer {
     return { host: healthy[this.next++ % healthy.length]!.host!, port: service.destinationPort };
   }
 
-  /** One service's checks, until the service is replaced or the balancer closes. */
-  private async checkLoop(service: BalancedService): Promise<void> {
-    const current = () => this.services.find((s) => s.listenPort === service.listenPort);
-    const health = this.health.get(service.listenPort)!;
-    while (!this.stopped && !this.work.closed && this.health.get(service.listenPort) === health) {
-      const check = current()!.check;
+  /** One service's checks, each round with its check as it is then, until the service goes or the balancer closes. */
+  private async checkLoop(listenPort: number): Promise<void> {
+    const health = this.health.get(listenPort)!;
+    while (!this.stopped && !this.work.closed && this.health.get(listenPort) === health) {
+      const check = this.services.find((s) => s.listenPort === listenPort)!.check;
       const members = this.members();
       const ids = new Set(members.map((m) => m.id));
       for (const id of health.keys()) if (!ids.has(id)) health.delete(id);
