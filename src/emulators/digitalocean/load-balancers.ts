@@ -1,15 +1,14 @@
 /**
  * The emulated account's load balancers: each is a real listener on a loopback address of its own
  * (its `ip`), one port per forwarding rule, forwarding TCP round robin to the member droplets its
- * health check found healthy, on the rule's target port. Members are droplet ids or a tag. Taking a
+ * health check found healthy, on the rule's target port (shared/balancer.ts). Members are droplet ids or a tag. Taking a
  * member out stops new connections to it; open ones finish.
  * https://docs.digitalocean.com/reference/api/digitalocean/#tag/Load-Balancers
  */
 import { randomUUID } from 'node:crypto';
 import { claimAddress, releaseAddress } from '../machines/addresses.js';
 import type { BackgroundWork } from '../shared/background.js';
-import { MemberHealth, probe } from '../shared/health-probe.js';
-import { refuseHttp, TcpForwarder } from '../shared/tcp-forwarder.js';
+import { Balancer, type BalancedMember, type BalancedService } from '../shared/balancer.js';
 import { unprocessable } from './http.js';
 import type { Droplet } from './model.js';
 
@@ -66,9 +65,7 @@ export interface LoadBalancerHost {
 
 interface Running {
   lb: LoadBalancer;
-  listeners: Map<number, TcpForwarder>;
-  health: Map<number, MemberHealth>;
-  next: number;
+  balancer: Balancer;
   stopped: boolean;
 }
 
@@ -116,6 +113,13 @@ export function parseHealthCheck(value: unknown, base: HealthCheck = DEFAULT_HEA
   return check;
 }
 
+/** A forwarding rule as the shared balancer serves it: every rule is checked by the load balancer's one health check. */
+function services(lb: LoadBalancer): BalancedService[] {
+  const c = lb.healthCheck;
+  const check = { protocol: c.protocol, port: c.port, path: c.path, timeoutMs: c.response_timeout_seconds * 1000, intervalMs: c.check_interval_seconds * 1000, healthy: c.healthy_threshold, unhealthy: c.unhealthy_threshold };
+  return lb.forwardingRules.map((r) => ({ listenPort: r.entry_port, destinationPort: r.target_port, http: r.entry_protocol !== 'tcp', check, group: 'load balancer' }));
+}
+
 export class LoadBalancers {
   private readonly running = new Map<string, Running>();
 
@@ -133,101 +137,56 @@ export class LoadBalancers {
     return this.running.get(id)?.lb;
   }
 
-  /** The members now taking new connections (for tests and the request log's readers). */
+  /** The members now taking new connections, for tests. */
   healthyMembers(id: string): number[] {
     const run = this.running.get(id);
-    return run ? this.members(run).filter((d) => run.health.get(d.id)?.healthy).map((d) => d.id) : [];
+    if (!run) return [];
+    return this.members(run.lb).filter((d) => run.balancer.status(run.lb.forwardingRules[0]!.entry_port, d.id) === 'healthy').map((d) => d.id);
   }
 
   async create(lb: Omit<LoadBalancer, 'id' | 'ip' | 'status'>, address?: string): Promise<LoadBalancer> {
     const ip = address ?? (await claimAddress(lb.forwardingRules[0]!.entry_port, new Set()));
     const full: LoadBalancer = { ...lb, id: randomUUID(), ip, status: 'new' };
-    const run: Running = { lb: full, listeners: new Map(), health: new Map(), next: 0, stopped: false };
+    let balancer: Balancer;
     try {
-      await this.bind(run);
-    } catch (err) {
-      for (const l of run.listeners.values()) await l.close();
+      balancer = await Balancer.open(ip, services(full), () => this.balanced(full), this.work);
+    } catch {
       await releaseAddress(ip);
-      throw err;
+      throw unprocessable(`an entry port cannot be opened on the load balancer's address ${ip}`);
     }
+    const run: Running = { lb: full, balancer, stopped: false };
     this.running.set(full.id, run);
     this.work.track(async () => {
       await this.work.sleep(this.activateMs());
       if (!run.stopped) full.status = 'active';
     });
-    this.work.track(() => this.checkHealth(run));
     return full;
   }
 
-  /** Opens a listener for each rule's entry port and closes those no rule has any more. */
-  private async bind(run: Running): Promise<void> {
-    const ports = new Set(run.lb.forwardingRules.map((r) => r.entry_port));
-    for (const [port, listener] of run.listeners) {
-      if (!ports.has(port)) {
-        run.listeners.delete(port);
-        await listener.close();
-      }
+  private members(lb: LoadBalancer): Droplet[] {
+    if (lb.tag) return this.host.liveDroplets().filter((d) => d.tags.includes(lb.tag));
+    return lb.dropletIds.map((id) => this.host.droplet(id)).filter((d): d is Droplet => !!d && !d.deleted);
+  }
+
+  private balanced(lb: LoadBalancer): BalancedMember[] {
+    return this.members(lb).map((d) => ({ id: d.id, host: d.ip, up: d.status === 'active' }));
+  }
+
+  /** Applies the rules (and check) of `run.lb` to its listeners; on failure the rules before come back. */
+  private async rebind(run: Running, before: ForwardingRule[]): Promise<void> {
+    try {
+      await run.balancer.setServices(services(run.lb));
+    } catch {
+      run.lb.forwardingRules = before;
+      throw unprocessable(`an entry port cannot be opened on the load balancer's address ${run.lb.ip}`);
     }
-    for (const rule of run.lb.forwardingRules) {
-      if (run.listeners.has(rule.entry_port)) continue;
-      const listener = await TcpForwarder.listen(run.lb.ip, rule.entry_port, {
-        pick: () => this.pick(run, rule.entry_port),
-        refuse: rule.entry_protocol === 'tcp' ? undefined : refuseHttp,
-      }).catch(() => {
-        throw unprocessable(`entry_port ${rule.entry_port} cannot be opened on the load balancer's address ${run.lb.ip}`);
-      });
-      run.listeners.set(rule.entry_port, listener);
-    }
-  }
-
-  private members(run: Running): Droplet[] {
-    if (run.lb.tag) return this.host.liveDroplets().filter((d) => d.tags.includes(run.lb.tag));
-    return run.lb.dropletIds.map((id) => this.host.droplet(id)).filter((d): d is Droplet => !!d && !d.deleted);
-  }
-
-  private pick(run: Running, entryPort: number) {
-    const rule = run.lb.forwardingRules.find((r) => r.entry_port === entryPort);
-    const healthy = this.members(run).filter((d) => d.ip && run.health.get(d.id)?.healthy);
-    if (!rule || healthy.length === 0) return undefined;
-    const member = healthy[run.next++ % healthy.length]!;
-    return { host: member.ip!, port: rule.target_port };
-  }
-
-  /** Probes every member each check interval, as long as the load balancer exists. */
-  private async checkHealth(run: Running): Promise<void> {
-    while (!run.stopped && !this.work.closed) {
-      const check = run.lb.healthCheck;
-      const members = this.members(run);
-      const ids = new Set(members.map((d) => d.id));
-      for (const id of run.health.keys()) if (!ids.has(id)) run.health.delete(id);
-      await Promise.all(
-        members.map(async (d) => {
-          const passed = d.ip && d.status === 'active' ? await probe(d.ip, { protocol: check.protocol, port: check.port, path: check.path, timeoutMs: check.response_timeout_seconds * 1000 }) : false;
-          if (run.stopped || !this.membersInclude(run, d.id)) return;
-          let health = run.health.get(d.id);
-          if (!health) run.health.set(d.id, (health = new MemberHealth()));
-          health.record(passed, { healthy: check.healthy_threshold, unhealthy: check.unhealthy_threshold });
-        }),
-      );
-      await this.work.sleep(check.check_interval_seconds * 1000);
-    }
-  }
-
-  private membersInclude(run: Running, id: number): boolean {
-    return this.members(run).some((d) => d.id === id);
   }
 
   async update(id: string, change: Omit<LoadBalancer, 'id' | 'ip' | 'status' | 'createdAt'>): Promise<LoadBalancer> {
     const run = this.running.get(id)!;
     const before = run.lb.forwardingRules;
     Object.assign(run.lb, change);
-    try {
-      await this.bind(run);
-    } catch (err) {
-      run.lb.forwardingRules = before;
-      await this.bind(run);
-      throw err;
-    }
+    await this.rebind(run, before);
     return run.lb;
   }
 
@@ -239,36 +198,31 @@ export class LoadBalancers {
   removeDroplets(id: string, dropletIds: number[]): void {
     const run = this.running.get(id)!;
     run.lb.dropletIds = run.lb.dropletIds.filter((d) => !dropletIds.includes(d));
-    for (const d of dropletIds) run.health.delete(d);
+    for (const d of dropletIds) run.balancer.forget(d);
   }
 
   async addRules(id: string, rules: ForwardingRule[]): Promise<void> {
     const run = this.running.get(id)!;
-    const taken = new Set(run.lb.forwardingRules.map((r) => r.entry_port));
-    const added = rules.filter((r) => !taken.has(r.entry_port));
-    run.lb.forwardingRules.push(...added);
-    try {
-      await this.bind(run);
-    } catch (err) {
-      run.lb.forwardingRules = run.lb.forwardingRules.filter((r) => !added.includes(r));
-      await this.bind(run);
-      throw err;
-    }
+    const before = run.lb.forwardingRules;
+    const taken = new Set(before.map((r) => r.entry_port));
+    run.lb.forwardingRules = [...before, ...rules.filter((r) => !taken.has(r.entry_port))];
+    await this.rebind(run, before);
   }
 
   async removeRules(id: string, rules: ForwardingRule[]): Promise<void> {
     const run = this.running.get(id)!;
-    const left = run.lb.forwardingRules.filter((r) => !rules.some((x) => x.entry_port === r.entry_port && x.entry_protocol === r.entry_protocol && x.target_port === r.target_port && x.target_protocol === r.target_protocol));
+    const before = run.lb.forwardingRules;
+    const left = before.filter((r) => !rules.some((x) => x.entry_port === r.entry_port && x.entry_protocol === r.entry_protocol && x.target_port === r.target_port && x.target_protocol === r.target_protocol));
     if (left.length === 0) throw unprocessable('A load balancer needs at least one forwarding rule.');
     run.lb.forwardingRules = left;
-    await this.bind(run);
+    await this.rebind(run, before);
   }
 
   /** A deleted droplet leaves every load balancer (as DigitalOcean does). */
   dropletDeleted(dropletId: number): void {
     for (const run of this.running.values()) {
       run.lb.dropletIds = run.lb.dropletIds.filter((d) => d !== dropletId);
-      run.health.delete(dropletId);
+      run.balancer.forget(dropletId);
     }
   }
 
@@ -277,7 +231,7 @@ export class LoadBalancers {
     if (!run) return;
     run.stopped = true;
     this.running.delete(id);
-    for (const listener of run.listeners.values()) await listener.close();
+    await run.balancer.close();
     await releaseAddress(run.lb.ip);
   }
 

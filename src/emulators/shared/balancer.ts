@@ -1,7 +1,8 @@
 /**
- * An emulated cloud load balancer's traffic part, for any emulator whose API describes a balancer
- * as services (a listen port forwarded to a destination port, each with its own health check) over
- * a set of members: one TCP listener per service on the balancer's loopback address, forwarding
+ * An emulated cloud load balancer's traffic part (the Hetzner and DigitalOcean emulators'), for an
+ * API that describes a balancer as services (a listen port forwarded to a destination port, each
+ * with its own health check) over a set of members: one TCP listener per service on the balancer's
+ * loopback address, forwarding
  * each new connection round robin to the members that service's check found healthy. Checks are
  * real probes, one round each interval, for as long as the service exists. Taking a member out (or
  * it failing its check) stops new connections to it; open ones run to their end.
@@ -23,6 +24,11 @@ export interface BalancedService {
   /** An HTTP service answers 503 when no member is healthy; a TCP one closes the connection. */
   http: boolean;
   check: ServiceCheck;
+  /**
+   * Services of one group share one check and their members' standing (a DigitalOcean load balancer
+   * has one health check for all its rules); default: each service its own.
+   */
+  group?: string;
 }
 
 export interface BalancedMember {
@@ -35,10 +41,12 @@ export interface BalancedMember {
 
 export type MemberStatus = 'healthy' | 'unhealthy' | 'unknown';
 
+const groupOf = (s: BalancedService) => s.group ?? String(s.listenPort);
+
 export class Balancer {
   private readonly listeners = new Map<number, TcpForwarder>();
-  /** Per service (listen port), per member id. */
-  private readonly health = new Map<number, Map<number, MemberHealth>>();
+  /** Per check group (a service's listen port unless it names a group), per member id. */
+  private readonly health = new Map<string, Map<number, MemberHealth>>();
   private next = 0;
   private stopped = false;
 
@@ -75,18 +83,24 @@ export class Balancer {
     }
     this.services = services.map((s) => ({ ...s }));
     for (const port of [...this.listeners.keys()]) if (!services.some((s) => s.listenPort === port)) await this.closeListener(port);
-    for (const port of [...this.health.keys()]) if (!services.some((s) => s.listenPort === port)) this.health.delete(port);
+    for (const group of [...this.health.keys()]) if (!services.some((s) => groupOf(s) === group)) this.health.delete(group);
     for (const s of services) {
-      if (this.health.has(s.listenPort)) continue;
-      this.health.set(s.listenPort, new Map());
-      this.work.track(() => this.checkLoop(s.listenPort));
+      if (this.health.has(groupOf(s))) continue;
+      this.health.set(groupOf(s), new Map());
+      this.work.track(() => this.checkLoop(groupOf(s)));
     }
   }
 
   /** A member's standing on one service (unknown until its check decided, or if not a member). */
   status(listenPort: number, memberId: number): MemberStatus {
-    const h = this.health.get(listenPort)?.get(memberId);
+    const service = this.services.find((s) => s.listenPort === listenPort);
+    const h = service && this.health.get(groupOf(service))?.get(memberId);
     return !h?.decided ? 'unknown' : h.healthy ? 'healthy' : 'unhealthy';
+  }
+
+  /** A member taken out starts over as unknown if it joins again. */
+  forget(memberId: number): void {
+    for (const health of this.health.values()) health.delete(memberId);
   }
 
   /** Open connections through the service to a target (for tests of draining). */
@@ -96,18 +110,18 @@ export class Balancer {
 
   private pick(listenPort: number) {
     const service = this.services.find((s) => s.listenPort === listenPort);
-    const health = this.health.get(listenPort);
+    const health = service && this.health.get(groupOf(service));
     if (!service || !health) return undefined;
     const healthy = this.members().filter((m) => m.host && m.up && health.get(m.id)?.healthy);
     if (healthy.length === 0) return undefined;
     return { host: healthy[this.next++ % healthy.length]!.host!, port: service.destinationPort };
   }
 
-  /** One service's checks, each round with its check as it is then, until the service goes or the balancer closes. */
-  private async checkLoop(listenPort: number): Promise<void> {
-    const health = this.health.get(listenPort)!;
-    while (!this.stopped && !this.work.closed && this.health.get(listenPort) === health) {
-      const check = this.services.find((s) => s.listenPort === listenPort)!.check;
+  /** One check group's checks, each round with its check as it is then, until the group goes or the balancer closes. */
+  private async checkLoop(group: string): Promise<void> {
+    const health = this.health.get(group)!;
+    while (!this.stopped && !this.work.closed && this.health.get(group) === health) {
+      const check = this.services.find((s) => groupOf(s) === group)!.check;
       const members = this.members();
       const ids = new Set(members.map((m) => m.id));
       for (const id of health.keys()) if (!ids.has(id)) health.delete(id);
