@@ -23,6 +23,7 @@ trafficFaults('fault matrix, traffic: AWS (emulator) ELBv2 target group', {}, as
     env: { AWS_ACCESS_KEY_ID: emulator.accessKeyId, AWS_SECRET_ACCESS_KEY: emulator.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', PROVISIONAL_STATE_DIR: stateDir },
     endpointYaml: `{ target-group: ${groupArn} }`,
     servers: 2,
+    drainShows: 'draining',
     providerMembers: async () => {
       const targets = (await client.send(new elb.DescribeTargetHealthCommand({ TargetGroupArn: groupArn }))).TargetHealthDescriptions ?? [];
       return targets.map((t) => ({ id: t.Target!.Id!, draining: t.TargetHealth?.State === 'draining' }));

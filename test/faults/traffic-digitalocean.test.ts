@@ -16,6 +16,7 @@ trafficFaults('fault matrix, traffic: DigitalOcean (emulator) load balancer', {}
     env: { DIGITALOCEAN_TOKEN: emulator.token, PROVISIONAL_STATE_DIR: stateDir },
     endpointYaml: `{ load-balancer: { port: 80, target-port: ${WEB_PORT} } }`,
     servers: 2,
+    drainShows: 'gone',
     // A droplet removed from a DigitalOcean load balancer is no longer listed (it has no draining state).
     providerMembers: async () => emulator.cloud.loadBalancers.list().flatMap((lb) => lb.dropletIds.map((id) => ({ id: String(id), draining: false }))),
     assertClean: async (live) => {

@@ -20,6 +20,7 @@ trafficFaults('fault matrix, traffic: Hetzner Cloud (emulator) load balancer', {
     env: { HCLOUD_TOKEN: emulator.token, HCLOUD_ENDPOINT: emulator.endpoint, PROVISIONAL_STATE_DIR: stateDir },
     endpointYaml: `{ load-balancer: { port: 80, target-port: ${WEB_PORT} } }`,
     servers: 2,
+    drainShows: 'gone',
     // A target removed from a Hetzner load balancer is no longer listed (it has no draining state).
     providerMembers: async () => [...emulator.cloud.loadBalancers.all.values()].flatMap((lb) => lb.targets.flatMap((t) => (t.type === 'server' ? [{ id: String(t.serverId), draining: false }] : []))),
     assertClean: async (live) => {

@@ -31,6 +31,8 @@ export interface TrafficFaultTarget {
    * socket; not Provisional's view): `draining` ones get no new connections.
    */
   providerMembers(): Promise<{ id: string; draining: boolean }[]>;
+  /** How the provider shows a server being drained: listed as draining, or gone from the members at once. */
+  drainShows: 'draining' | 'gone';
   /** What the provider must not hold after a SIGKILL and `cleanup`: members or servers of no live server, addresses of no endpoint... */
   assertClean(live: { id: string; name: string }[]): Promise<void>;
   close(): Promise<void>;
@@ -117,9 +119,10 @@ export function trafficFaults(title: string, target: { points?: Point[] }, open:
       if (point !== 'drain') return;
       const deadline = performance.now() + 60_000;
       for (;;) {
-        const serving = (await t.providerMembers()).filter((m) => !m.draining).map((m) => m.id);
-        if (!oldIds.some((id) => serving.includes(id))) return;
-        if (performance.now() > deadline) throw new Error(`the old servers never left the endpoint at the provider: ${serving.join(', ')} still serve`);
+        const members = await t.providerMembers();
+        const drained = (id: string) => (t.drainShows === 'gone' ? !members.some((m) => m.id === id) : members.some((m) => m.id === id && m.draining));
+        if (oldIds.every(drained)) return;
+        if (performance.now() > deadline) throw new Error(`the old servers were never seen ${t.drainShows} at the provider: ${JSON.stringify(members)}`);
         await pause(50);
       }
     };

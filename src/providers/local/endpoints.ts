@@ -18,8 +18,8 @@ import { sleep } from '../../core/wait.js';
 import { readSpec } from '../kit/endpoints.js';
 import type { EndpointMember, EndpointRef, Endpoints, EndpointStatus, HttpHealthCheck, Machine } from '../types.js';
 import { readJson, writeJsonAtomic } from './files.js';
-import { adminOk, CHECK, runningPid, serverStats, start, stop, writeConfig, type HaproxyMember, type HaproxySetup } from './haproxy.js';
-import { projectDir, socketPath } from './layout.js';
+import { adminOk, adminSocket, CHECK, runningPid, serverStats, start, stop, writeConfig, type HaproxyMember, type HaproxySetup } from './haproxy.js';
+import { projectDir } from './layout.js';
 import { localEndpointSchema, type LocalEndpointSpec } from './settings.js';
 
 /** Where HAProxy connects to reach `targetPort` on a machine. */
@@ -48,7 +48,7 @@ export class LocalEndpoints implements Endpoints {
     const dir = this.dir(record.ref);
     return {
       dir,
-      socket: socketPath(dir, 'admin.sock', 'haproxy'),
+      socket: adminSocket(dir),
       address: record.spec.address,
       port: record.spec.port,
       protocol: record.spec.protocol,
@@ -163,7 +163,7 @@ export class LocalEndpoints implements Endpoints {
     if (!existsSync(dir)) return;
     await stop(dir);
     await rm(dir, { recursive: true, force: true });
-    await rm(socketPath(dir, 'admin.sock', 'haproxy'), { force: true });
+    await rm(adminSocket(dir), { force: true });
   }
 
   async list(project: string, signal: AbortSignal): Promise<(EndpointRef & EndpointStatus)[]> {

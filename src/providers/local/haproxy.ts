@@ -12,10 +12,14 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProviderError } from '../../core/errors.js';
 import { sleep } from '../../core/wait.js';
+import { socketPath } from './layout.js';
 import { processMatches, run } from './process.js';
 
 export const HAPROXY = 'haproxy';
 export const BACKEND = 'members';
+
+/** The admin socket of the HAProxy in `dir`: 97 bytes at most, as HAProxy binds a temporary name beside it (it refuses longer paths). */
+export const adminSocket = (dir: string): string => socketPath(dir, 'admin.sock', 'haproxy', 97);
 
 export interface HaproxyMember {
   /** The HAProxy server name (the machine id). */

@@ -37,11 +37,12 @@ export function versionFiles(project: string, image: string, version: string): {
 
 /**
  * A Unix socket in `dir`, unless that path is too long for a socket address (108 bytes on
- * Linux); then in a short private folder, named by a hash of the path. Not an abstract socket:
- * Node and QEMU disagree on their address length across versions, so a file path is portable.
+ * Linux, less what the program listening needs: `maxBytes`); then in a short private folder,
+ * named by a hash of the path. Not an abstract socket: Node and QEMU disagree on their address
+ * length across versions, so a file path is portable.
  */
-export function socketPath(dir: string, file: string, kind: string): string {
+export function socketPath(dir: string, file: string, kind: string, maxBytes = 100): string {
   const path = join(dir, file);
-  if (Buffer.byteLength(path) <= 100) return path;
+  if (Buffer.byteLength(path) <= maxBytes) return path;
   return join(`/tmp/provisional-${kind}-${process.getuid?.() ?? 0}`, `${createHash('sha256').update(dir).digest('hex').slice(0, 24)}.sock`);
 }
