@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { LABELS, type EndpointRef, type EndpointStatus, type HttpHealthCheck, type ImageVersion, type LaunchRequest, type Machine, type Provider } from '../../src/providers/types.js';
 import { generateKeyPair } from '../../src/ssh/client.js';
 import { answers, holdRequest, runOn, startResponder, whoAnswers } from '../emulators/traffic.js';
+import { waitForSsh } from './ssh.js';
 
 export interface EndpointKindCase {
   /** The `endpoint:` block as deploy passes it (e.g. {load-balancer: {port: 80, target-port: 8080}}). */
@@ -28,6 +29,12 @@ export interface EndpointContractOptions {
   kinds: EndpointKindCase[];
   /** Port the servers answer HTTP on (the spec's target port). */
   webPort: number;
+  /**
+   * Where the servers' responder listens, when the test cannot reach the server's own address
+   * (a QEMU guest, which its host forward reaches on 0.0.0.0): then the server is asked on itself.
+   * By default its address, which the emulators' machines share with the host.
+   */
+  responderAddress?: string;
   /** Where a request to this endpoint goes: `address` when it has a port, else address:webPort. */
   target?(status: EndpointStatus): { host: string; port: number };
   /** Drain given to detach (ms). */
@@ -86,11 +93,16 @@ export function endpointContract(ctx: EndpointContractContext, opts: EndpointCon
         launched.forEach((m) => ctx.track(m));
         servers = [];
         for (const machine of launched) {
-          await startResponder(machine.ssh.host, machine.ssh.port, key.privateKey, opts.webPort, 'echo "$(cat /root/contract-image) $(cat /etc/hostname)"');
-          const hostname = (await runOn(machine.ssh.host, machine.ssh.port, key.privateKey, 'cat /etc/hostname')).trim();
+          // Three machines booting at once may take a while (QEMU without KVM): SSH first, with the provider's timeout.
+          (await waitForSsh(machine.ssh, key.privateKey, ctx.sshTimeoutMs)).end();
+          // The running hostname, which the provider gives each machine (/etc/hostname is the image's: the same on every local machine).
+          await startResponder(machine.ssh.host, machine.ssh.port, key.privateKey, opts.webPort, 'echo "$(cat /root/contract-image) $(cat /proc/sys/kernel/hostname)"', opts.responderAddress);
+          const hostname = (await runOn(machine.ssh.host, machine.ssh.port, key.privateKey, 'cat /proc/sys/kernel/hostname')).trim();
           servers.push({ machine, says: `${version.version} ${hostname}` });
         }
-        const direct = await whoAnswers(launched[0]!.ssh.host, opts.webPort);
+        const [first] = launched;
+        assert.equal(new Set(servers.map((s) => s.says)).size, servers.length, `each server answers with its own name: ${servers.map((s) => s.says).join(', ')}`);
+        const direct = opts.responderAddress ? await askOn(first!, key.privateKey, opts.webPort) : await whoAnswers(first!.ssh.host, opts.webPort);
         assert.deepEqual(direct, { status: 200, body: servers[0]!.says }, 'a server answers with its own image and hostname');
       });
 
@@ -189,6 +201,13 @@ export function endpointContract(ctx: EndpointContractContext, opts: EndpointCon
       });
     });
   }
+}
+
+/** GET / on the machine itself (bash's /dev/tcp over SSH), for a server the test cannot reach: its status and body. */
+async function askOn(machine: Machine, privateKey: string, port: number): Promise<{ status: number; body: string }> {
+  const raw = await runOn(machine.ssh.host, machine.ssh.port, privateKey, `exec 3<>/dev/tcp/127.0.0.1/${port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3`);
+  const [head = '', body = ''] = raw.split('\r\n\r\n');
+  return { status: Number(/^HTTP\/1\.\d (\d+)/.exec(head)?.[1] ?? 0), body: body.trim() };
 }
 
 async function waitFor(probe: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,16 @@ function processesMentioning(text: string): string[] {
     }
   }
   return found;
+}
+
+/** A port nothing listens on now, for an endpoint. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 providerContract(
@@ -58,6 +69,16 @@ providerContract(
       const kib = Number(/MemTotal:\s+(\d+)/.exec(await run('cat /proc/meminfo'))?.[1]);
       const mib = kib / 1024;
       assert.ok(mib <= options.memory! && mib >= options.memory! * 0.75, `${machine.name} has ${Math.round(mib)} MiB, asked for ${options.memory}`);
+    },
+    // HAProxy in front of the servers' port 8080, which a host forward added to each QEMU reaches
+    // (so the responder listens on the guest's every address). TCP: a half-sent request held
+    // through it is already on a member (in HTTP mode HAProxy picks one once the request is whole).
+    endpoints: {
+      webPort: 8080,
+      responderAddress: '0.0.0.0',
+      kinds: [{ kind: 'haproxy', single: false, spec: { port: 0, 'target-port': 8080, protocol: 'tcp' } }],
+      prepare: async (kind) => ({ ...kind, spec: { ...(kind.spec as object), port: await freePort() } }),
+      assertRemoved: async () => assert.deepEqual(processesMentioning(join(dataDir, 'local', project, 'endpoints')), [], 'no HAProxy left'),
     },
     assertMachineGone: async (machine) => {
       assert.equal(existsSync(join(dataDir, 'local', project, 'machines', machine.id)), false, 'run folder removed');

@@ -14,19 +14,25 @@ printf 'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: %d\\r
 `;
 
 /**
- * Starts the responder as a unit `web-PORT-*` (stop it with `systemctl stop 'web-*'`) on address:port
- * of the machine at `address`; it answers what `body` prints (default: the hostname).
+ * Starts the responder as a unit `web-PORT-*` (stop it with `systemctl stop 'web-*'`) on
+ * listen:port of the machine at `address` (default listen: `address`, as the emulators' machines
+ * share the host's network); it answers what `body` prints (default: the hostname).
  */
-export async function startResponder(address: string, sshPort: number, privateKey: string, port: number, body = 'cat /etc/hostname'): Promise<void> {
+export async function startResponder(address: string, sshPort: number, privateKey: string, port: number, body = 'cat /etc/hostname', listen = address): Promise<void> {
   const ssh = await waitForSsh({ host: address, port: sshPort, user: 'root' }, privateKey, 30_000);
   try {
-    const script = `cat > /usr/local/bin/hello <<'EOF'\n${responder(body)}EOF\nchmod +x /usr/local/bin/hello\nsystemd-run --collect --unit=web-${port}-${Date.now()} systemd-socket-activate -l ${address}:${port} --inetd -a /usr/local/bin/hello`;
+    const script = `cat > /usr/local/bin/hello <<'EOF'\n${responder(body)}EOF\nchmod +x /usr/local/bin/hello\nsystemd-run --collect --unit=web-${port}-${Date.now()} systemd-socket-activate -l ${listen}:${port} --inetd -a /usr/local/bin/hello`;
     const result = await sshExec(ssh, script, 30_000);
     if (result.code !== 0) throw new Error(`starting the responder failed: ${result.stderr}`);
+    // systemd-run returns before the socket is bound. A port the host cannot reach (a QEMU guest's) is asked on the machine.
+    if (listen !== address) {
+      const bound = await sshExec(ssh, `for i in $(seq 150); do ss -Hltn 'sport = :${port}' | grep -q . && exit 0; sleep 0.1; done; exit 1`, 30_000);
+      if (bound.code !== 0) throw new Error(`the responder on ${listen}:${port} is not listening`);
+      return;
+    }
   } finally {
     ssh.end();
   }
-  // systemd-run returns before the socket is bound.
   const deadline = Date.now() + 15_000;
   while (!('status' in (await whoAnswers(address, port)))) {
     if (Date.now() > deadline) throw new Error(`the responder on ${address}:${port} does not answer`);
