@@ -127,7 +127,7 @@ sub first_line { open(my $f, '<', $_[0]) or return '?'; my $l = <$f>; chomp $l; 
 my $server = IO::Socket::INET->new(LocalPort => 80, Listen => 128, ReuseAddr => 1) or die "listen on port 80: $!";
 while (my $c = $server->accept) {
   while (my $line = <$c>) { last if $line =~ /^\\r?$/ }
-  my $body = first_line('/etc/app-build') . ' mode=' . ($ENV{APP_MODE} // 'unset') . ' server=' . first_line('/etc/hostname') . "\\n";
+  my $body = first_line('/etc/app-build') . ' mode=' . ($ENV{APP_MODE} // 'unset') . ' server=' . first_line('/etc/app-server') . "\\n";
   print $c "HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: " . length($body) . "\\r\\nConnection: close\\r\\n\\r\\n$body";
   close $c;
 }
@@ -152,6 +152,7 @@ echo "app: built $(date -u +%Y-%m-%dT%H:%M:%SZ)" >> /etc/provisional-release
 # check, with its values in the environment: render config files here, then (re)start services.
 set -eu
 echo "app: configuring for \${APP_MODE:-unset}"
+echo "$PROVISIONAL_SERVER" > /etc/app-server   # this server's name, which the app says
 systemctl reset-failed app-web.service 2>/dev/null || true   # a start limit hit at boot must not refuse this restart
 systemctl restart app.service app-web.service
 `,

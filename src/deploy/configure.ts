@@ -1,8 +1,9 @@
 /**
  * Gives a new server its runtime configuration, after SSH answers and before the health check:
  * the env file (/etc/provisional/env, root, 0600), then the image's deploy scripts, as root, in
- * lexical order, with those variables in their environment. A failing script fails the server
- * exactly as a failed health check does.
+ * lexical order, with those variables in their environment and PROVISIONAL_SERVER, the server's
+ * name (a machine's own hostname is not always it: an image keeps the one it was built with, EC2
+ * names its own). A failing script fails the server exactly as a failed health check does.
  */
 import { Readable } from 'node:stream';
 import { create as createTar } from 'tar';
@@ -42,7 +43,7 @@ export async function configureServer(
     const started = performance.now();
     const tail: string[] = [];
     // The same reading of the env file as a user's `set -a; . /etc/provisional/env`.
-    const command = `cd ${REMOTE_DEPLOY_DIR} && set -a && . ${ENV_FILE} && set +a && exec ./${shellQuote(script.name)} </dev/null`;
+    const command = `cd ${REMOTE_DEPLOY_DIR} && set -a && . ${ENV_FILE} && set +a && export PROVISIONAL_SERVER=${shellQuote(opts.server)} && exec ./${shellQuote(script.name)} </dev/null`;
     const result = await ssh.exec(root(command), {
       signal: opts.signal,
       timeoutMs: opts.scriptTimeoutMs,

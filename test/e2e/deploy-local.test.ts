@@ -127,9 +127,15 @@ describe('deploy end to end on the local provider (QEMU)', { timeout: 45 * 60_00
     assert.match(ssh.stdout, /^active/);
     const status = await cli('ssh', 'app1.staging', '--', 'exit', '7');
     assert.equal(status.code, 7);
-    // The endpoint answers from both app servers, with the build they run.
+    // The endpoint answers from both app servers, with the build they run, each saying its own name.
     const built = (await cli('ssh', 'app1.staging', '--', 'cat', '/etc/app-build')).stdout.trim().replace(/^app built /, '');
     assert.deepEqual(new Set(await Promise.all([1, 2, 3, 4].map(() => ask()))), new Set([built]));
+    const names = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const a = await whoAnswers('127.0.0.1', port);
+      names.add('body' in a ? (/ server=(\S+)$/.exec(a.body)?.[1] ?? a.body) : a.error);
+    }
+    assert.deepEqual([...names].sort(), ['app1.staging', 'app2.staging'], 'each server says its own name');
     const shown = JSON.parse((await cli('server', 'list', 'staging', '--json')).stdout) as { endpoints: { image: string; kind: string; address: string; members: { name: string; state: string }[] }[] };
     assert.deepEqual(shown.endpoints.map((e) => `${e.image} ${e.kind} ${e.address} ${e.members.map((m) => `${m.name}:${m.state}`).sort().join(',')}`), [
       `app haproxy 127.0.0.1:${port} app1.staging:healthy,app2.staging:healthy`,
