@@ -81,6 +81,8 @@ describe('CLI end to end on DigitalOcean (emulator)', { timeout: 30 * 60_000 }, 
     assert.deepEqual(first.map((s) => s.name), ['app1.staging', 'app2.staging', 'db1.staging']);
     const active = await cli('ssh', 'app1.staging', '--', 'systemctl', 'is-active', 'app.service');
     assert.equal(active.code, 0, active.stderr);
+    // The sample's deploy script wrote the name the deploy gave it (PROVISIONAL_SERVER), which its app says.
+    for (const name of ['app1.staging', 'app2.staging']) assert.equal((await cli('ssh', name, '--', 'cat', '/etc/app-server')).stdout.trim(), name);
 
     appendFileSync(join(project.dir, 'config/provisional/app/scripts/10-app.sh'), 'echo second > /etc/app-edition\n');
     assert.equal((await cli('image', 'update')).code, 0);
