@@ -4,7 +4,7 @@
  * to sshd answering (its "SSH-2.0-" banner through the forwarded port). Median of BOOT_RUNS runs
  * (default 3; each boot costs 15-60 s under TCG), with the load average before each lever.
  *
- *   node dist/bench/boot-levers.js [group ...]     groups: default machine cpu cpu-more tb cmdline initrd parallel analyze
+ *   node dist/bench/boot-levers.js [group ...]     groups: default machine cpu cpu-more tb cmdline initrd parallel parallel-single analyze
  *
  * `analyze` boots once with a key and prints `systemd-analyze critical-chain` and `blame`.
  * The base is the ready debian-12 in the cache (built first if missing), or BOOT_BASE=<folder>.
@@ -73,6 +73,8 @@ function levers(): Lever[] {
   for (const cpus of [1, 2]) {
     for (const machines of [1, 2, 3]) all.push({ group: 'parallel', label: `${machines} at once, ${cpus} vCPU each`, cpus, machines });
   }
+  // One host thread per machine, whatever its vCPUs: no vCPU thread spins on a lock whose holder waits for a core.
+  for (const machines of [2, 3]) all.push({ group: 'parallel-single', label: `${machines} at once, 2 vCPU each, thread=single`, cpus: 2, machines, hardware: { accel: 'tcg,thread=single' } });
   return all;
 }
 
