@@ -4,13 +4,13 @@
  * (at most `--parallel` in launch at once, across images), wait until each is healthy (see
  * health.ts), attach them to the image's endpoint (created first if needed; an existing one takes
  * changed settings, such as the health check, only once the deploy succeeded), then detach as many old servers (no new
- * connections, drained for `drain` seconds) and destroy them. The endpoint never has fewer
- * healthy members than before the batch.
+ * connections, drained for `drain` seconds). The endpoint never has fewer healthy members than
+ * before the batch.
  *
- * If anything fails or the user interrupts, the batch in progress is undone newest first: old
- * servers detached by it are attached again, its new servers are detached (drained) and
- * destroyed. The endpoint is left as it was before that batch; batches already done stay done
- * (their servers are healthy members, and the next deploy picks up from there).
+ * Old servers that left are destroyed only once every batch of the image is done. If anything
+ * fails or the user interrupts, the whole rollout is undone, newest first: old servers taken out
+ * are attached again, every new server is detached (drained) and destroyed. The endpoint is left
+ * as it was before the deploy, whichever batch failed.
  */
 import { CleanupStack } from '../core/cleanup.js';
 import { scoped, type EventSink } from '../core/events.js';
@@ -58,7 +58,7 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
   const journal = await RunJournal.open(opts.project, opts.provider.name, newRunId());
   const result: ApplyResult = { created: [], destroyed: [], endpoints: {} };
   const launchSlots = weightedSemaphore(Math.max(1, opts.parallel));
-  // One image failing stops the others' rollouts too: each undoes its own batch in progress.
+  // One image failing stops the others' rollouts too: each undoes its own rollout.
   const stop = new AbortController();
   const signal = AbortSignal.any([opts.signal, stop.signal]);
   try {
@@ -89,6 +89,12 @@ async function rolloutImage(image: ImagePlan, opts: ApplyOptions, journal: RunJo
   const endpoint = imageEndpoint(provider, opts.project, opts.plan.environment, image.image, config);
   const drainMs = (config.drain ?? DEFAULT_DRAIN_S) * 1000;
   const created = endpoint ? await ensureEndpoint(endpoint, image, journal, opts) : false;
+  // Undoes the whole rollout of this image, newest first, if any batch fails.
+  const undo = new CleanupStack();
+  const ctx: BatchContext = { endpoint, drainMs, journal, launchSlots, result, opts, undo };
+  // Old servers out of the endpoint, destroyed once every batch is in.
+  const retired: Server[] = [];
+  const journaled: string[] = [];
   try {
     // Old servers leave in this order: dead ones first (they serve nobody), then the oldest names.
     const old = [...image.destroy].sort((a, b) => Number(b.state === 'dead') - Number(a.state === 'dead'));
@@ -97,14 +103,37 @@ async function rolloutImage(image: ImagePlan, opts: ApplyOptions, journal: RunJo
       const batch = image.create.slice(i, i + batchSize);
       // The last batch takes every old server left (a scale-down has more old than new).
       const leaving = i + batchSize >= image.create.length ? old.splice(0) : old.splice(0, batch.length);
-      await replaceBatch(batch, leaving, { endpoint, drainMs, journal, launchSlots, result, opts });
+      for (const server of batch) {
+        await journal.add({ kind: 'machine', name: server.name, labels: launchRequest(server, opts).labels });
+        journaled.push(server.name);
+      }
+      await replaceBatch(batch, leaving, ctx);
+      retired.push(...leaving);
     }
     // Nothing new (scale-down, dead servers only): the old still leave through the endpoint.
-    if (old.length) await replaceBatch([], old.splice(0), { endpoint, drainMs, journal, launchSlots, result, opts });
+    if (old.length) {
+      const leaving = old.splice(0);
+      await replaceBatch([], leaving, ctx);
+      retired.push(...leaving);
+    }
   } catch (err) {
+    if (undo.size) {
+      opts.events.emit({ type: 'warn', message: 'the deploy failed: removing the new servers; the old ones keep running' });
+      const { failed } = await undo.unwind(opts.events);
+      if (failed.length) throw err; // the journal keeps naming them, for `cleanup`
+    }
+    for (const name of journaled) await journal.remove('machine', name);
     // An endpoint this deploy created, and that nothing joined, goes with the deploy.
     if (endpoint && created) await removeIfEmpty(endpoint, journal, opts.events);
     throw err;
+  }
+  // The new servers are the environment's now, no longer a deploy's leftovers.
+  for (const name of journaled) await journal.remove('machine', name);
+  for (const old of retired) {
+    scoped(opts.events, old.name).emit({ type: 'info', message: `destroying ${old.name} (${old.labels[LABELS.version] ?? 'unknown version'})` });
+    if (endpoint && old.state === 'dead') await detach(endpoint, [old], 0, signal);
+    await provider.destroyMachine(old, signal);
+    result.destroyed.push(old.name);
   }
   if (endpoint) {
     if (created) await journal.remove('endpoint', endpointName(endpoint));
@@ -155,40 +184,24 @@ interface BatchContext {
   launchSlots: Launch;
   result: ApplyResult;
   opts: ApplyOptions;
+  /** The image's rollout undo steps: each batch adds its own. */
+  undo: CleanupStack;
 }
 
+/** One batch: its new servers healthy and in, then as many old ones out (drained, not yet destroyed). */
 async function replaceBatch(batch: PlannedServer[], leaving: Server[], ctx: BatchContext): Promise<void> {
-  const { endpoint, drainMs, journal, opts } = ctx;
-  const cleanup = new CleanupStack();
-  for (const server of batch) await journal.add({ kind: 'machine', name: server.name, labels: launchRequest(server, opts).labels });
-  try {
-    const machines = await launchHealthy(batch, cleanup, ctx);
-    if (endpoint) {
-      cleanup.defer(`new members ${machines.map((m) => m.name).join(', ')}`, (s) => detach(endpoint, machines, drainMs, s));
-      await attach(endpoint, machines, opts.signal);
-      const live = leaving.filter((s) => s.state !== 'dead');
-      if (live.length) {
-        cleanup.defer(`old members ${live.map((m) => m.name).join(', ')} back in the endpoint`, (s) => attach(endpoint, live, s));
-        for (const s of live) scoped(opts.events, s.name).emit({ type: 'info', message: `leaving the endpoint (drained for up to ${drainMs / 1000} s)` });
-        await detach(endpoint, live, drainMs, opts.signal);
-      }
-    }
-  } catch (err) {
-    if (cleanup.size) {
-      opts.events.emit({ type: 'warn', message: 'the deploy failed: removing the new servers; the old ones keep running' });
-      const { failed } = await cleanup.unwind(opts.events);
-      if (failed.length) throw err; // the journal keeps naming them, for `cleanup`
-    }
-    for (const server of batch) await journal.remove('machine', server.name);
-    throw err;
+  const { endpoint, drainMs, opts, undo } = ctx;
+  const machines = await launchHealthy(batch, undo, ctx);
+  if (!endpoint) return;
+  if (machines.length) {
+    undo.defer(`new members ${machines.map((m) => m.name).join(', ')}`, (s) => detach(endpoint, machines, drainMs, s));
+    await attach(endpoint, machines, opts.signal);
   }
-  // The new servers are the environment's now, no longer a deploy's leftovers.
-  for (const server of batch) await journal.remove('machine', server.name);
-  for (const old of leaving) {
-    scoped(opts.events, old.name).emit({ type: 'info', message: `destroying ${old.name} (${old.labels[LABELS.version] ?? 'unknown version'})` });
-    if (endpoint && old.state === 'dead') await detach(endpoint, [old], 0, opts.signal);
-    await opts.provider.destroyMachine(old, opts.signal);
-    ctx.result.destroyed.push(old.name);
+  const live = leaving.filter((s) => s.state !== 'dead');
+  if (live.length) {
+    undo.defer(`old members ${live.map((m) => m.name).join(', ')} back in the endpoint`, (s) => attach(endpoint, live, s));
+    for (const s of live) scoped(opts.events, s.name).emit({ type: 'info', message: `leaving the endpoint (drained for up to ${drainMs / 1000} s)` });
+    await detach(endpoint, live, drainMs, opts.signal);
   }
 }
 

@@ -187,13 +187,14 @@ const members = (p: RecordingProvider) => [...p.members.keys()].sort();
 describe('rollout through an endpoint', () => {
   beforeEach(() => ssh.forwards.splice(0));
 
-  it('batch 1: each new server is healthy and attached before one old server is detached, drained and destroyed', async () => {
+  it('batch 1: each new server is healthy and attached before one old server is detached and drained; the old ones are destroyed once every batch is in', async () => {
     const { provider, run } = setup({ servers: 3, old: 3, batch: 1 });
     const result = await run();
     assert.deepEqual(provider.log, [
-      'launch app4.staging', 'attach app4.staging', 'detach app1.staging', 'destroy app1.staging',
-      'launch app5.staging', 'attach app5.staging', 'detach app2.staging', 'destroy app2.staging',
-      'launch app6.staging', 'attach app6.staging', 'detach app3.staging', 'destroy app3.staging',
+      'launch app4.staging', 'attach app4.staging', 'detach app1.staging',
+      'launch app5.staging', 'attach app5.staging', 'detach app2.staging',
+      'launch app6.staging', 'attach app6.staging', 'detach app3.staging',
+      'destroy app1.staging', 'destroy app2.staging', 'destroy app3.staging',
       // The existing endpoint takes the config's settings (its health check) once every new server passed it.
       'ensure',
     ]);
@@ -229,12 +230,17 @@ describe('rollout through an endpoint', () => {
     assert.equal(provider.lowest, 2);
   });
 
-  it('a failure in batch 2 undoes batch 2 only: the endpoint is as batch 1 left it', async () => {
-    const { provider, run } = setup({ servers: 2, old: 2, batch: 1 });
+  it('a failure in batch 2 undoes the whole rollout: the endpoint is as it was before the deploy', async () => {
+    const { provider, run, oldNames } = setup({ servers: 2, old: 2, batch: 1 });
     provider.failLaunchOf.add('app4.staging');
     await assert.rejects(run(), /launch of app4.staging failed/);
-    assert.deepEqual(members(provider), ['app2.staging', 'app3.staging']);
+    assert.deepEqual(members(provider), oldNames, 'the old servers are the members again');
+    assert.ok([...provider.members.values()].every((s) => s === 'healthy'));
+    assert.deepEqual(provider.servers.map((s) => s.name).sort(), oldNames, "batch 1's new server was removed, no old server was destroyed");
+    assert.deepEqual(provider.log.slice(-3), ['attach app1.staging', 'detach app3.staging', 'destroy app3.staging']);
+    assert.ok(!provider.log.some((l) => l.startsWith('destroy app1') || l.startsWith('destroy app2')));
     assert.equal(provider.lowest, 2);
+    assert.deepEqual(readdirSync(join(process.env.PROVISIONAL_STATE_DIR!, 'runs', 'rollout')), [], 'nothing left for cleanup');
   });
 
   it('interrupted while old servers drain: they are attached again, the new ones leave and go', async () => {
