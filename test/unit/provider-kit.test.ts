@@ -196,3 +196,16 @@ describe("kit/endpoints: the rules every provider's endpoints share", () => {
     assert.equal(nextHolder('1', [{ id: '1' }, { id: '2' }], all), 'stay', 'no running server remains');
   });
 });
+
+describe('ELBv2 emulator: a target group matcher', () => {
+  it('takes only the statuses its HttpCode names: one code, a list, a range', async () => {
+    const { httpCodeMatcher } = await import('../../src/emulators/aws/elbv2.js');
+    const one = httpCodeMatcher('200');
+    assert.ok(one(200));
+    assert.ok(!one(301), 'a redirect fails the default matcher, as on AWS');
+    const list = httpCodeMatcher('200,202');
+    assert.ok(list(202) && !list(201));
+    const range = httpCodeMatcher('200-299');
+    assert.ok(range(204) && !range(300) && !range(199));
+  });
+});

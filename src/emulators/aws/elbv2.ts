@@ -122,7 +122,7 @@ export class Elbv2 {
           const i = this.instance(region, t.id);
           if (!i || i.state !== 'running' || !i.address || t.drainingUntil !== undefined) return;
           const port = g.check.port === 'traffic-port' ? t.port : Number(g.check.port);
-          const passed = await probe(i.address, { protocol: g.check.protocol === 'TCP' ? 'tcp' : 'http', port, path: g.check.path, timeoutMs: g.check.timeout * 1000 });
+          const passed = await probe(i.address, { protocol: g.check.protocol === 'TCP' ? 'tcp' : 'http', port, path: g.check.path, timeoutMs: g.check.timeout * 1000, statusOk: httpCodeMatcher(g.check.matcher) });
           t.health.record(passed, { healthy: g.check.healthy, unhealthy: g.check.unhealthy });
           t.checked = true;
         }),
@@ -329,4 +329,16 @@ export class Elbv2 {
     }
     this.groups.clear();
   }
+}
+
+/**
+ * A target group's Matcher.HttpCode ("200", "200,202", "200-299"): the HTTP statuses its health
+ * check takes as healthy. A target answering anything else is unhealthy (a 301 fails the default 200).
+ */
+export function httpCodeMatcher(httpCode: string): (status: number) => boolean {
+  const ranges = httpCode.split(',').map((part) => {
+    const [from, to] = part.trim().split('-').map(Number);
+    return [from!, to ?? from!] as const;
+  });
+  return (status) => ranges.some(([from, to]) => status >= from && status <= to);
 }
