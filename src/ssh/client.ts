@@ -158,7 +158,11 @@ export async function waitForSsh(
           lastError = err;
           return undefined;
         });
-        if (probe?.code === 0) return finish(undefined, s);
+        if (probe?.code === 0) {
+          // The winner leaves the open attempts before finish ends them: its session is the result.
+          open.splice(open.indexOf(a), 1);
+          return finish(undefined, s);
+        }
         s.close();
       } catch (err) {
         if (!(err instanceof CancelledError)) lastError = err;

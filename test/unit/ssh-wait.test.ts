@@ -44,15 +44,30 @@ async function silentFront(port: number) {
   };
 }
 
+type Front = Awaited<ReturnType<typeof silentFront>>;
+
+/** A real SSH server behind a silent front; `wait` calls waitForSsh through the front. Both are closed after `body`. */
+async function withFront(body: (front: Front, wait: (opts: { timeoutMs: number; signal?: AbortSignal; what: string }) => ReturnType<typeof waitForSsh>) => Promise<void>): Promise<void> {
+  const sshd = await startSshServer();
+  const front = await silentFront(sshd.port);
+  try {
+    await body(front, (opts) => waitForSsh({ host: '127.0.0.1', port: front.port, user: 'root' }, sshd.key.privateKey, opts));
+  } finally {
+    await front.close();
+    await sshd.close();
+  }
+}
+
+/** Lets the closing of what waitForSsh left reach the front. */
+const settle = () => new Promise((r) => setTimeout(r, 200));
+
 describe('waitForSsh', () => {
-  it('does not wait out an attempt that hangs: a new attempt gets through as soon as the machine answers, and the hanging ones are closed', async () => {
-    const sshd = await startSshServer();
-    const front = await silentFront(sshd.port);
-    try {
+  it('does not wait out an attempt that hangs: a new attempt gets through as soon as the machine answers, and the hanging ones are closed', () =>
+    withFront(async (front, wait) => {
       const started = performance.now();
       // Long enough for more attempts than may be open at once to be made while nothing answers.
       setTimeout(front.ready, 4000);
-      const session = await waitForSsh({ host: '127.0.0.1', port: front.port, user: 'root' }, sshd.key.privateKey, { timeoutMs: 30_000, what: 'SSH on the test' });
+      const session = await wait({ timeoutMs: 30_000, what: 'SSH on the test' });
       const ms = performance.now() - started;
       const result = await session.exec('echo hello');
       session.close();
@@ -60,49 +75,33 @@ describe('waitForSsh', () => {
       // An attempt waits up to its handshake timeout (20 s): answered within about one interval.
       assert.ok(ms < 6500, `answered after ${Math.round(ms)} ms`);
       assert.ok(front.accepted() > 6, `silent attempts were replaced by new ones (${front.accepted()} connections)`);
-      await new Promise((r) => setTimeout(r, 200));
+      await settle();
       assert.equal(front.held.size, 0, 'the attempts still hanging were closed');
-    } finally {
-      await front.close();
-      await sshd.close();
-    }
-  });
+    }));
 
-  it('times out with what it waited for, and leaves no attempt open', async () => {
-    const sshd = await startSshServer();
-    const front = await silentFront(sshd.port);
-    try {
+  it('times out with what it waited for, and leaves no attempt open', () =>
+    withFront(async (front, wait) => {
       let most = 0;
       const sampler = setInterval(() => (most = Math.max(most, front.held.size)), 20);
       await assert.rejects(
-        waitForSsh({ host: '127.0.0.1', port: front.port, user: 'root' }, sshd.key.privateKey, { timeoutMs: 5000, what: 'SSH on the silent one' }),
+        wait({ timeoutMs: 5000, what: 'SSH on the silent one' }),
         (err: unknown) => err instanceof TimeoutError && /timed out after 5 s waiting for SSH on the silent one/.test(err.message),
       );
       clearInterval(sampler);
       assert.ok(most >= 4 && most <= 6, `attempts overlap, at most 6 open at once (${most})`);
       assert.ok(front.accepted() > 6, `silent attempts were replaced (${front.accepted()} made)`);
-      await new Promise((r) => setTimeout(r, 200));
+      await settle();
       assert.equal(front.held.size, 0);
-    } finally {
-      await front.close();
-      await sshd.close();
-    }
-  });
+    }));
 
-  it('ends at once, with every attempt closed, when its signal aborts', async () => {
-    const sshd = await startSshServer();
-    const front = await silentFront(sshd.port);
-    try {
+  it('ends at once, with every attempt closed, when its signal aborts', () =>
+    withFront(async (front, wait) => {
       const abort = new AbortController();
       setTimeout(() => abort.abort(), 700);
       const started = performance.now();
-      await assert.rejects(waitForSsh({ host: '127.0.0.1', port: front.port, user: 'root' }, sshd.key.privateKey, { timeoutMs: 30_000, signal: abort.signal, what: 'x' }), /cancel/i);
+      await assert.rejects(wait({ timeoutMs: 30_000, signal: abort.signal, what: 'x' }), /cancel/i);
       assert.ok(performance.now() - started < 1500);
-      await new Promise((r) => setTimeout(r, 200));
+      await settle();
       assert.equal(front.held.size, 0);
-    } finally {
-      await front.close();
-      await sshd.close();
-    }
-  });
+    }));
 });
