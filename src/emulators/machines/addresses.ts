@@ -5,9 +5,13 @@
  * would to a cloud server.
  *
  * Addresses are claimed with lock files under /run (the owner's pid inside), so that emulators in
- * parallel processes never hand out the same one; a claim whose owner died is taken over.
+ * parallel processes never hand out the same one; a claim whose owner died is taken over. A claim
+ * file appears whole (written aside, then hard-linked into place): one created empty and filled
+ * afterwards looked, for a moment, like a dead owner's to a second claimer, which took it over, and
+ * two machines launched together got one address (one's SSH then reached the other's container).
  */
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -49,22 +53,61 @@ export async function chooseSshPort(fallback = 2222): Promise<number> {
   throw new Error(`neither port 22 nor port ${fallback} can be bound on loopback addresses`);
 }
 
-async function tryClaim(path: string): Promise<boolean> {
+/** Addresses this process holds or is claiming: never offered to a second claimer in it. */
+const heldHere = new Set<string>();
+
+/** A claim file's owner: its pid, or 'unknown' for a file without one (written by an older version, or cut short). */
+async function ownerOf(path: string): Promise<number | 'none' | 'unknown'> {
+  let text: string;
   try {
-    await writeFile(path, `${process.pid}\n`, { flag: 'wx' });
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'none';
+    throw err;
+  }
+  const pid = Number.parseInt(text, 10);
+  return Number.isFinite(pid) && pid > 0 ? pid : 'unknown';
+}
+
+/** A claim file nobody holds: its owner died, or it has no owner and is older than any claim in progress. */
+async function stale(path: string, owner: number | 'unknown'): Promise<boolean> {
+  if (owner !== 'unknown') return !alive(owner);
+  const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => 0);
+  return age > 10_000;
+}
+
+/** Creates the claim file whole, or fails if it exists (link(2) never replaces). */
+async function createClaim(path: string): Promise<boolean> {
+  const aside = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.new`;
+  await writeFile(aside, `${process.pid}\n`);
+  try {
+    await link(aside, path);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    await unlink(aside).catch(() => undefined);
   }
-  const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-  if (Number.isFinite(owner) && alive(owner)) return false;
-  await rm(path, { force: true });
+}
+
+async function tryClaim(path: string): Promise<boolean> {
+  if (await createClaim(path)) return true;
+  const owner = await ownerOf(path);
+  if (owner === 'none') return createClaim(path);
+  if (!(await stale(path, owner))) return false;
+  // Taken over by moving the stale file aside first: of two claimers that both found it stale,
+  // only one moves it; the other finds it gone or replaced, and claims nothing.
+  const moved = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.stale`;
   try {
-    await writeFile(path, `${process.pid}\n`, { flag: 'wx' });
-    return true;
+    await rename(path, moved);
   } catch {
     return false;
   }
+  const movedOwner = await ownerOf(moved);
+  await rm(moved, { force: true });
+  if (movedOwner !== owner) return false; // a fresh claim was moved: its owner will find it gone and check its ports anew
+  return createClaim(path);
 }
 
 /**
@@ -76,11 +119,19 @@ export async function claimAddress(ports: number | readonly number[], inUse: Rea
   const wanted = typeof ports === 'number' ? [ports] : ports;
   await mkdir(ADDRESS_DIR, { recursive: true });
   for (const address of candidates()) {
-    if (inUse.has(address)) continue;
-    const path = join(ADDRESS_DIR, address);
-    if (!(await tryClaim(path))) continue;
-    if (await allFree(address, wanted)) return address;
-    await rm(path, { force: true });
+    if (inUse.has(address) || heldHere.has(address)) continue;
+    heldHere.add(address);
+    let claimed = false;
+    try {
+      const path = join(ADDRESS_DIR, address);
+      if (!(await tryClaim(path))) continue;
+      claimed = true;
+      if (await allFree(address, wanted)) return address;
+      claimed = false;
+      await rm(path, { force: true });
+    } finally {
+      if (!claimed) heldHere.delete(address);
+    }
   }
   throw new Error('no free loopback address left for an emulated machine');
 }
@@ -92,8 +143,8 @@ async function allFree(address: string, ports: readonly number[]): Promise<boole
 
 export async function releaseAddress(address: string): Promise<void> {
   const path = join(ADDRESS_DIR, address);
-  const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-  if (owner === process.pid) await rm(path, { force: true });
+  if ((await ownerOf(path).catch(() => 'none' as const)) === process.pid) await rm(path, { force: true });
+  heldHere.delete(address);
 }
 
 /** Removes claims whose owner has died (an emulator killed with SIGKILL). */
@@ -101,7 +152,13 @@ export async function reapStaleClaims(): Promise<void> {
   const entries = await readdir(ADDRESS_DIR).catch(() => [] as string[]);
   for (const entry of entries) {
     const path = join(ADDRESS_DIR, entry);
-    const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-    if (!Number.isFinite(owner) || !alive(owner)) await rm(path, { force: true });
+    // Files set aside by a claimer (NAME.PID.RANDOM.new or .stale) go once that claimer is dead.
+    const aside = /^\d+\.\d+\.\d+\.\d+\.(\d+)\.[0-9a-f]{8}\.(?:new|stale)$/.exec(entry);
+    if (aside) {
+      if (!alive(Number(aside[1]))) await rm(path, { force: true });
+      continue;
+    }
+    const owner = await ownerOf(path).catch(() => 'none' as const);
+    if (owner !== 'none' && (await stale(path, owner))) await rm(path, { force: true });
   }
 }

@@ -4,9 +4,11 @@
  * connections meant for a new Elastic IP, reserved IP or machine.
  */
 import { strict as assert } from 'node:assert';
+import { rm, utimes, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { claimAddress, releaseAddress } from '../../../src/emulators/machines/addresses.js';
+import { ADDRESS_DIR, claimAddress, releaseAddress } from '../../../src/emulators/machines/addresses.js';
 
 function listen(host: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -31,5 +33,39 @@ test('claimAddress skips an address where any of its ports is taken', async () =
     assert.notEqual(both, first, 'an address with a taken port must not be handed out');
   } finally {
     await new Promise((r) => squatter.close(r));
+  }
+});
+
+test('concurrent claims never hand out the same address (a claim file is never seen half-written)', async () => {
+  // Two launches at once (a deploy's two servers) claim side by side. A claim file created empty and
+  // filled afterwards looked like a dead owner's to the other claimer, which took it over: both
+  // machines got one address, and one's SSH reached the other's container.
+  for (let round = 0; round < 20; round++) {
+    const claimed = await Promise.all(Array.from({ length: 6 }, () => claimAddress(18022, new Set())));
+    try {
+      assert.equal(new Set(claimed).size, claimed.length, `round ${round}: one address handed out twice: ${claimed.join(' ')}`);
+    } finally {
+      await Promise.all(claimed.map((a) => releaseAddress(a)));
+    }
+  }
+});
+
+test('a claim file without an owner yet is not taken over while it is fresh, and is once it is old', async () => {
+  // What a second claimer saw while the first was still writing its pid.
+  const first = await claimAddress(18022, new Set());
+  await releaseAddress(first);
+  const path = join(ADDRESS_DIR, first);
+  await writeFile(path, '');
+  try {
+    const other = await claimAddress(18022, new Set());
+    await releaseAddress(other);
+    assert.notEqual(other, first, 'a claim being written must not be taken over');
+    const old = new Date(Date.now() - 60_000);
+    await utimes(path, old, old);
+    const again = await claimAddress(18022, new Set());
+    await releaseAddress(again);
+    assert.equal(again, first, 'an ownerless claim a minute old is stale');
+  } finally {
+    await rm(path, { force: true });
   }
 });
