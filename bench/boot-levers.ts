@@ -4,9 +4,11 @@
  * to sshd answering (its "SSH-2.0-" banner through the forwarded port). Median of BOOT_RUNS runs
  * (default 3; each boot costs 15-60 s under TCG), with the load average before each lever.
  *
- *   node dist/bench/boot-levers.js [group ...]     groups: default machine cpu cpu-more tb cmdline initrd parallel parallel-single analyze
+ *   node dist/bench/boot-levers.js [group ...]     groups: default machine cpu cpu-more tb cmdline initrd parallel parallel-single analyze clean
  *
  * `analyze` boots once with a key and prints `systemd-analyze critical-chain` and `blame`.
+ * `clean` boots once and times the build's clean step part by part over one SSH connection (as the
+ * tool runs it: a command per channel), right after SSH answers, as a one-line build would.
  * The base is the ready debian-12 in the cache (built first if missing), or BOOT_BASE=<folder>.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -250,6 +252,39 @@ async function analyze(boot: BootSpec, publicKey: string, privateKey: string): P
   }
 }
 
+/** The clean step's parts, each as its own command on one SSH connection, median of 5 (the last ones once). */
+async function cleanParts(boot: BootSpec, publicKey: string, privateKey: string): Promise<void> {
+  const m = await start(boot, { group: 'clean', label: 'clean' }, publicKey, 0);
+  const control = join(m.dir, 'control');
+  const base = ['-i', privateKey, '-p', String(m.port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', `ControlPath=${control}`];
+  try {
+    const { ms } = await waitForSsh(m, performance.now());
+    spawnSync('ssh', [...base, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=120', '-f', '-N', 'root@127.0.0.1']);
+    const time = (cmd: string) => {
+      const t0 = performance.now();
+      const r = spawnSync('ssh', [...base, 'root@127.0.0.1', cmd], { encoding: 'utf8' });
+      if (r.status !== 0 && !cmd.includes('poweroff')) throw new Error(`${cmd}: ${r.stderr}`);
+      return performance.now() - t0;
+    };
+    console.log(`\nbooted to SSH in ${(ms / 1000).toFixed(1)} s; the clean step's parts, each its own command on one connection (median of 5, ms):`);
+    time('echo v1 > /etc/build-marker'); // the one-line script
+    const parts: [string, string][] = [
+      ['an empty command (the round trip)', 'true'],
+      ['the key, files, machine-id and host keys', `rm -rf /var/tmp/x; grep -vxF 'ssh-ed25519 AAAA x' /root/.ssh/authorized_keys > /root/.ssh/k.new || true; rm -f /root/.ssh/k.new; : > /tmp/machine-id; rm -f /tmp/none_*_key`],
+      ['sync', 'sync'],
+      ['systemctl --version (systemctl start-up)', 'systemctl --version >/dev/null'],
+    ];
+    for (const [label, cmd] of parts) {
+      const times = Array.from({ length: 5 }, () => time(cmd));
+      console.log(`| ${label} | ${median(times).toFixed(0)} | ${times.map((t) => t.toFixed(0)).join(', ')} |`);
+    }
+    console.log(`| systemctl poweroff --no-block (once) | ${time('systemctl poweroff --no-block').toFixed(0)} | |`);
+  } finally {
+    spawnSync('ssh', [...base, '-O', 'exit', 'root@127.0.0.1']);
+    await stop(m);
+  }
+}
+
 async function main(): Promise<void> {
   const groups = process.argv.slice(2);
   const boot = await readyBase();
@@ -257,6 +292,7 @@ async function main(): Promise<void> {
   const { privateKey, publicKey } = keyPair(work);
   console.log(`base: ${boot.baseDisk}\nkernel: ${boot.kernel}\ninitrd: ${boot.initrd}\nappend: ${boot.append}\ndefault TCG hardware: ${JSON.stringify(tcg)}\nruns per lever: ${RUNS}\n`);
   if (groups.includes('analyze')) await analyze(boot, publicKey, privateKey);
+  if (groups.includes('clean')) await cleanParts(boot, publicKey, privateKey);
   const chosen = levers().filter((l) => groups.length === 0 || groups.includes(l.group));
   if (chosen.length) {
     console.log('| group | lever | boot to SSH, median | runs (s) | QEMU CPU time to SSH, median | load average before |');

@@ -309,7 +309,7 @@ export function formatReport(f: PackerCompareFigures): string {
     '',
     `QEMU options: Provisional ${p.vm}; Packer ${f.packer.vm}; Packer, same guest ${f.packerSameGuest.vm}`,
     `Provisional steps (median ms): ${Object.entries(p.stepsMs).map(([s, ms]) => `${s} ${ms}`).join(', ')}; outside any step ${p.outsideStepsMs.toFixed(0)}`,
-    `Provisional overhead: wall - (ssh + script + stop + snapshot = ${seconds(guestMs)}) = ${seconds(p.overheadMs)} (median; target <= 2.0 s)`,
+    `Provisional overhead: wall - (ssh + script + stop + snapshot = ${seconds(guestMs)}) = ${seconds(p.overheadMs)} (median; target <= 1.0 s)`,
   ].join('\n');
 }
 
