@@ -2,6 +2,8 @@
  * Deploy wall time for N = 1, 2, 4 servers on the local provider. The servers of one deploy start
  * in parallel, so N servers should take about as long as one, as far as the CPUs allow: under
  * software emulation (TCG) every guest boot is CPU-bound, so on 2 cores 4 boots share 2 CPUs.
+ *
+ *   node dist/bench/deploy-parallel.js [N ...]     (default: 1 2 4)
  */
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
@@ -38,7 +40,8 @@ export async function benchDeployParallel(counts = [1, 2, 4]): Promise<{ servers
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const results = await benchDeployParallel();
+  const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const results = await benchDeployParallel(counts.length ? counts : undefined);
   console.log(`deploy --cold on the local provider (${cpus().length} cores), wall time until every server answers SSH:`);
   for (const r of results) console.log(`  ${r.servers} server${r.servers > 1 ? 's' : ''}: ${r.seconds.toFixed(1)} s`);
 }

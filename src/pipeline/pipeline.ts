@@ -204,7 +204,9 @@ function uniqueVersionName(image: string, taken?: Set<string>): string {
 /** scripts/ and files/ go up as one tar stream: one round trip, modes kept. */
 async function upload(ssh: SshSession, dirs: ImageDirs, root: (command: string) => string, signal: AbortSignal): Promise<void> {
   const parts = [dirs.scriptsDir, dirs.filesDir].filter((d) => existsSync(d));
-  const prepare = `rm -rf ${REMOTE_DIR} && mkdir -p ${REMOTE_DIR}/files ${REMOTE_DIR}/scripts`;
+  // `rm` only when there is something to remove: under software emulation each process the guest
+  // starts costs tens of milliseconds (`[` is the shell's own).
+  const prepare = `if [ -e ${REMOTE_DIR} ]; then rm -rf ${REMOTE_DIR}; fi && mkdir -p ${REMOTE_DIR}/files ${REMOTE_DIR}/scripts`;
   const cwd = dirname(dirs.scriptsDir);
   const result = parts.length
     ? await ssh.execWithInput(
