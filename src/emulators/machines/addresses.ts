@@ -105,8 +105,13 @@ async function tryClaim(path: string): Promise<boolean> {
     return false;
   }
   const movedOwner = await ownerOf(moved);
+  if (movedOwner !== owner) {
+    // Another claimer took the stale file over first, and this moved its fresh claim: put it back.
+    await link(moved, path).catch(() => undefined);
+    await rm(moved, { force: true });
+    return false;
+  }
   await rm(moved, { force: true });
-  if (movedOwner !== owner) return false; // a fresh claim was moved: its owner will find it gone and check its ports anew
   return createClaim(path);
 }
 

@@ -55,7 +55,7 @@ test('a claim file without an owner yet is not taken over while it is fresh, and
   const first = await claimAddress(18022, new Set());
   await releaseAddress(first);
   const path = join(ADDRESS_DIR, first);
-  await writeFile(path, '');
+  await writeFile(path, '', { flag: 'wx' }); // fails rather than clobber another process's claim made meanwhile
   try {
     const other = await claimAddress(18022, new Set());
     await releaseAddress(other);
