@@ -246,7 +246,7 @@ export class Elbv2 {
     const subnets = subnetIds.length ? subnetIds : [...region.subnets.values()].filter((s) => s.isDefault).map((s) => s.id);
     for (const id of subnets) if (!region.subnets.has(id)) throw err('SubnetNotFound', `The subnet ID '${id}' is not valid`);
     if (type === 'application' && subnets.length < 2) throw err('ValidationError', 'At least two subnets in two different Availability Zones must be specified');
-    const address = await claimAddress(80, new Set());
+    const address = await claimAddress(80);
     const lb: LoadBalancer = {
       arn: this.arn(region.name, type === 'application' ? 'loadbalancer/app' : 'loadbalancer/net', name),
       name,

@@ -145,7 +145,7 @@ export class LoadBalancers {
   }
 
   async create(lb: Omit<LoadBalancer, 'id' | 'ip' | 'status'>, address?: string): Promise<LoadBalancer> {
-    const ip = address ?? (await claimAddress(lb.forwardingRules[0]!.entry_port, new Set()));
+    const ip = address ?? (await claimAddress(lb.forwardingRules[0]!.entry_port));
     const full: LoadBalancer = { ...lb, id: randomUUID(), ip, status: 'new' };
     let balancer: Balancer;
     try {

@@ -219,7 +219,7 @@ export class LoadBalancers {
     this.checkServices(services, type);
     const targets: Target[] = [];
     for (const t of input.targets === undefined ? [] : Array.isArray(input.targets) ? input.targets : [null]) this.addTo(targets, parseTarget(t, this.host), type);
-    const ip = await claimAddress(services.map((s) => s.listen_port), new Set());
+    const ip = await claimAddress(services.map((s) => s.listen_port));
     const lb = { id: this.nextId++, name: input.name, created: input.created, location, type, algorithm, labels: input.labels, services, targets, ip } as LoadBalancer;
     try {
       lb.balancer = await Balancer.open(ip, services.map(balanced), () => this.members(lb), this.work);

@@ -53,7 +53,7 @@ export async function chooseSshPort(fallback = 2222): Promise<number> {
   throw new Error(`neither port 22 nor port ${fallback} can be bound on loopback addresses`);
 }
 
-/** Addresses this process holds or is claiming: never offered to a second claimer in it. */
+/** Addresses this process holds or is claiming (its machines', load balancers', IPs'): never offered to a second claimer in it. */
 const heldHere = new Set<string>();
 
 /** A claim file's owner: its pid, or 'unknown' for a file without one (written by an older version, or cut short). */
@@ -120,11 +120,11 @@ async function tryClaim(path: string): Promise<boolean> {
  * left on one port of an address, such as an orphaned container's sshd, must not catch connections
  * meant for what claims it next).
  */
-export async function claimAddress(ports: number | readonly number[], inUse: ReadonlySet<string>): Promise<string> {
+export async function claimAddress(ports: number | readonly number[]): Promise<string> {
   const wanted = typeof ports === 'number' ? [ports] : ports;
   await mkdir(ADDRESS_DIR, { recursive: true });
   for (const address of candidates()) {
-    if (inUse.has(address) || heldHere.has(address)) continue;
+    if (heldHere.has(address)) continue;
     heldHere.add(address);
     let claimed = false;
     try {

@@ -120,8 +120,7 @@ export class MachinePool {
     const layer = this.layers.get(opts.layer);
     if (!layer || layer.deleted) throw new Error(`no layer ${opts.layer}`);
     const id = `m${++this.seq}`;
-    const used = new Set([...this.machines.values()].map((m) => m.ip));
-    const ip = await claimAddress(this.sshPort, used);
+    const ip = await claimAddress(this.sshPort);
     const machine: Machine = {
       id,
       name: opts.name,

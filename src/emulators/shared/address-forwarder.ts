@@ -23,7 +23,7 @@ export class AddressForwarder {
    * sshd may hold on every address); any other such port fails the whole call.
    */
   static async open(ports: number[], holder: () => string | undefined, optional: number[] = []): Promise<AddressForwarder> {
-    const address = await claimAddress(ports, new Set());
+    const address = await claimAddress(ports);
     const listeners: TcpForwarder[] = [];
     try {
       for (const port of ports) {
