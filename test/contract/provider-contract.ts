@@ -299,31 +299,41 @@ export function providerContract(
       assert.deepEqual(await provider.listServers({ run }, signal), []);
     });
 
-    it('a batch of two images and two sizes: each machine runs its own image, size and labels, and takes every key of its request', stepTimeout, async () => {
+    it('a batch of two images and two sizes, and another launch at once: each machine runs its own image, size and labels, and takes every key of its request', stepTimeout, async () => {
       // The two requests share nothing one create call could: a provider that took the first
       // request's image, size or labels for the whole batch fails here.
       const key = freshKey();
       // A deploy authorises two keys (the project's and the user's own): both must let SSH in.
+      // They are new to the provider, and a deploy launches each image's servers at once, so a
+      // second launch with the same keys runs beside the batch: a provider that registers keys
+      // (or anything else its servers share) by looking and then creating must not fail either
+      // launch when both look before either creates.
       const userKey = freshKey();
+      const keys = `${key.publicKey.trim()}\n${userKey.publicKey.trim()}\n`;
       const reqs = [
         request(`batch-a-${run}`, { kind: 'version', version: second }, key, 'server', opts.sizes[0]),
         request(`batch-b-${run}`, { kind: 'version', version: first }, key, 'server', opts.sizes[1]),
-      ].map((r) => ({ ...r, authorizedKey: `${key.publicKey.trim()}\n${userKey.publicKey.trim()}\n` }));
-      const launched = await provider.launchMachines(reqs, signal);
-      launched.forEach((m) => machines.set(m.id, m));
+      ].map((r) => ({ ...r, authorizedKey: keys }));
+      const beside = { ...request(`beside-${run}`, { kind: 'version', version: second }, key, 'server', opts.sizes[0]), authorizedKey: keys };
+      const [batch, other] = await Promise.allSettled([provider.launchMachines(reqs, signal), provider.launchMachines([beside], signal)]);
+      for (const r of [batch, other]) if (r.status === 'fulfilled') r.value.forEach((m) => machines.set(m.id, m));
+      if (batch.status === 'rejected') throw batch.reason;
+      if (other.status === 'rejected') throw other.reason;
+      const launched = batch.value;
       assert.deepEqual(launched.map((m) => m.name), reqs.map((r) => r.name), 'machines come back in the order of the requests');
       launched.forEach((m, i) => track(m, reqs[i]!));
-      for (const [i, machine] of launched.entries()) {
+      track(other.value[0]!, beside);
+      for (const [machine, req] of [...launched.map((m, i) => [m, reqs[i]!] as const), [other.value[0]!, beside] as const]) {
         const ssh = await waitForSsh(machine.ssh, key.privateKey, sshTimeoutMs);
         try {
-          await assertRuns(machine, ssh, reqs[i]!.source, reqs[i]!.options);
+          await assertRuns(machine, ssh, req.source, req.options);
         } finally {
           ssh.end();
         }
         const asUser = await waitForSsh(machine.ssh, userKey.privateKey, sshTimeoutMs);
         asUser.end();
       }
-      for (const machine of launched) await destroy(machine);
+      for (const machine of [...launched, other.value[0]!]) await destroy(machine);
       assert.deepEqual(await provider.listServers({ run }, signal), []);
     });
 

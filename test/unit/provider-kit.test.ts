@@ -11,6 +11,7 @@ import { awsLaunchOptionsSchema } from '../../src/providers/aws/settings.js';
 import { digitalOceanLaunchOptionsSchema } from '../../src/providers/digitalocean/settings.js';
 import type { ImageVersionMetadata, LaunchRequest, Machine, Server } from '../../src/providers/types.js';
 import { endpointName, nextHolder, refOf, theOneMachine } from '../../src/providers/kit/endpoints.js';
+import { findOrCreate, sharedResources } from '../../src/providers/kit/shared-resource.js';
 
 const req = (name: string, image: string, size: string): LaunchRequest => ({
   name,
@@ -167,6 +168,48 @@ describe('kit: built on it, handles', () => {
     assert.deepEqual(mine.read({ handle }), { keyId: 7 });
     assert.equal(other.read({ handle }), undefined);
     assert.equal(JSON.stringify({ handle }), '{"handle":{}}');
+  });
+});
+
+describe('kit/shared-resource: find-or-create what servers share', () => {
+  /** A cloud holding one named thing at most, whose create refuses a second with a conflict. */
+  function cloud() {
+    let held: number | undefined;
+    const calls = { find: 0, create: 0 };
+    const tick = () => new Promise((r) => setImmediate(r));
+    const resource = {
+      find: async () => (calls.find++, await tick(), held),
+      create: async () => {
+        calls.create++;
+        await tick();
+        if (held !== undefined) throw Object.assign(new Error('already exists'), { conflict: true });
+        return (held = 7);
+      },
+      conflict: (err: unknown) => (err as { conflict?: boolean }).conflict === true,
+    };
+    return { resource, calls };
+  }
+
+  it('two finders that both look before either creates: the loser finds the winner\'s', async () => {
+    const { resource, calls } = cloud();
+    assert.deepEqual(await Promise.all([findOrCreate(resource), findOrCreate(resource)]), [7, 7]);
+    assert.deepEqual(calls, { find: 3, create: 2 }, 'both created, one was refused and looked again');
+  });
+
+  it('a refusal that is not a conflict, or a conflict with nothing to find, is the error', async () => {
+    const refused = { find: async () => undefined, create: async () => Promise.reject(new Error('quota')), conflict: () => false };
+    await assert.rejects(findOrCreate(refused), /quota/);
+    const vanished = { find: async () => undefined, create: async () => Promise.reject(new Error('exists')), conflict: () => true };
+    await assert.rejects(findOrCreate(vanished), /exists/);
+  });
+
+  it('launches in one process share one find-or-create per key while it runs, and look again after', async () => {
+    const { resource, calls } = cloud();
+    const shared = sharedResources();
+    assert.deepEqual(await Promise.all([shared.get('k', resource), shared.get('k', resource), shared.get('k', resource)]), [7, 7, 7]);
+    assert.deepEqual(calls, { find: 1, create: 1 });
+    assert.equal(await shared.get('k', resource), 7);
+    assert.deepEqual(calls, { find: 2, create: 1 }, 'nothing is remembered once settled');
   });
 });
 

@@ -17,7 +17,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { creatingSignal, quietly, teardownSignal } from '../../core/teardown.js';
 import { LABELS, type LaunchRequest } from '../types.js';
-import { toTags, type Ec2 } from './client.js';
+import { hasCode, toTags, type Ec2 } from './client.js';
+import { sharedResources } from '../kit/shared-resource.js';
 import type { AwsSettings } from './settings.js';
 import { authorizedKeyLines } from '../kit/cloud-config.js';
 
@@ -38,6 +39,8 @@ export class Access {
     private readonly settings: AwsSettings,
     private readonly project: string,
   ) {}
+
+  private readonly shared = sharedResources();
 
   /**
    * The key pair and security groups for one RunInstances. A builder's are created whatever the
@@ -61,28 +64,45 @@ export class Access {
   private async keyPair(req: LaunchRequest, builder: boolean, signal: AbortSignal): Promise<string> {
     const publicKey = authorizedKeyLines(req.authorizedKey)[0]!;
     const name = builder ? buildAccessName(req.labels[LABELS.run]) : `provisional-${this.project}-${fingerprint(publicKey)}`;
-    if (!builder) {
-      const found = await this.ec2.call('find key pair', (sdk, s) => sdk.send(new DescribeKeyPairsCommand({ Filters: [{ Name: 'key-name', Values: [name] }] }), { abortSignal: s }), signal);
-      if (found.KeyPairs?.length) return name;
-    }
-    await this.ec2.call(
-      'import key pair',
-      (sdk, s) =>
-        sdk.send(new ImportKeyPairCommand({ KeyName: name, PublicKeyMaterial: Buffer.from(publicKey), TagSpecifications: [{ ResourceType: 'key-pair', Tags: toTags(req.labels) }] }), {
-          abortSignal: s,
-        }),
-      signal,
-    );
-    return name;
+    const create = async () => {
+      await this.ec2.call(
+        'import key pair',
+        (sdk, s) =>
+          sdk.send(new ImportKeyPairCommand({ KeyName: name, PublicKeyMaterial: Buffer.from(publicKey), TagSpecifications: [{ ResourceType: 'key-pair', Tags: toTags(req.labels) }] }), {
+            abortSignal: s,
+          }),
+        signal,
+      );
+      return name;
+    };
+    if (builder) return create();
+    // The project's, shared by every server (kit/shared-resource.ts).
+    return this.shared.get(`key-pair:${name}`, {
+      find: async () => {
+        const found = await this.ec2.call('find key pair', (sdk, s) => sdk.send(new DescribeKeyPairsCommand({ Filters: [{ Name: 'key-name', Values: [name] }] }), { abortSignal: s }), signal);
+        return found.KeyPairs?.length ? name : undefined;
+      },
+      create,
+      conflict: (err) => hasCode(err, /^InvalidKeyPair\.Duplicate$/),
+    });
   }
 
   private async securityGroup(req: LaunchRequest, builder: boolean, signal: AbortSignal): Promise<string> {
     const name = builder ? buildAccessName(req.labels[LABELS.run]) : `provisional-${this.project}`;
-    if (!builder) {
-      const found = await this.ec2.call('find security group', (sdk, s) => sdk.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }] }), { abortSignal: s }), signal);
-      const id = found.SecurityGroups?.[0]?.GroupId;
-      if (id) return id;
-    }
+    const create = () => this.createGroup(name, req, builder, signal);
+    if (builder) return create();
+    // The project's, shared by every server (kit/shared-resource.ts).
+    return this.shared.get(`security-group:${name}`, {
+      find: async () => {
+        const found = await this.ec2.call('find security group', (sdk, s) => sdk.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [name] }] }), { abortSignal: s }), signal);
+        return found.SecurityGroups?.[0]?.GroupId;
+      },
+      create,
+      conflict: (err) => hasCode(err, /^InvalidGroup\.Duplicate$/),
+    });
+  }
+
+  private async createGroup(name: string, req: LaunchRequest, builder: boolean, signal: AbortSignal): Promise<string> {
     let vpcId: string | undefined;
     const subnetId = this.settings['subnet-id'];
     if (subnetId) {

@@ -110,5 +110,10 @@ export function tagMap(tags: Tag[] | undefined): Record<string, string> {
 
 /** Whether an error is EC2's "no such thing" (a repeat delete, a resource already gone). */
 export function isNotFound(err: unknown, code = /NotFound|Malformed/): boolean {
+  return hasCode(err, code);
+}
+
+/** Whether an error is the service's answer with a code like `code`. */
+export function hasCode(err: unknown, code: RegExp): boolean {
   return err instanceof ProviderError && code.test(err.code ?? '');
 }

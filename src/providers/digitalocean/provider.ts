@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { machineHandles } from '../kit/handle.js';
 import { launchBatch, launchOne, shareKeyOf, type BatchLauncher } from '../kit/launch.js';
 import { readLaunchOptions } from '../kit/options.js';
+import { sharedResources } from '../kit/shared-resource.js';
 import { waitForBatch } from '../kit/wait.js';
 import {
   LABELS,
@@ -53,6 +54,7 @@ export class DigitalOceanProvider implements Provider {
   readonly api: DigitalOceanApi;
   private readonly baseUrl: string;
   private readonly actions: Actions;
+  private readonly shared = sharedResources();
   private readonly snapshots: Snapshots;
   readonly endpoints: DigitalOceanEndpoints;
 
@@ -197,27 +199,23 @@ export class DigitalOceanProvider implements Provider {
       });
       return { ids: [body.ssh_key.id], temporary: body.ssh_key.id };
     }
-    const existing = await this.api.list('/v2/account/keys', 'ssh_keys', { operation: 'list SSH keys', signal, schema: sshKeySchema });
-    const ids: number[] = [];
-    for (const [i, key] of keys.entries()) {
-      const body = key.split(/\s+/).slice(0, 2).join(' ');
-      const found = existing.find((k) => k.public_key.split(/\s+/).slice(0, 2).join(' ') === body);
-      if (found) ids.push(found.id);
-      else {
-        const created = await this.api
-          .request('POST', '/v2/account/keys', { operation: 'add a deploy key', body: { name: `provisional-${this.ctx.project}-${i}`, public_key: key }, signal, schema: keyAnswer })
-          .then(({ body: b }) => b.ssh_key.id)
-          .catch(async (err) => {
-            // Another launch (of this deploy, or another command) added it meanwhile: "SSH Key is already in use" is a 422.
-            if (!(err instanceof ProviderError && err.status === 422)) throw err;
-            const again = await this.api.list('/v2/account/keys', 'ssh_keys', { operation: 'list SSH keys', signal, schema: sshKeySchema });
-            const added = again.find((k) => k.public_key.split(/\s+/).slice(0, 2).join(' ') === body);
-            if (!added) throw err;
-            return added.id;
-          });
-        ids.push(created);
-      }
-    }
+    const body = (line: string) => line.split(/\s+/).slice(0, 2).join(' ');
+    const ids = await Promise.all(
+      keys.map((key, i) =>
+        this.shared.get(`ssh-key:${body(key)}`, {
+          find: async () => {
+            const existing = await this.api.list('/v2/account/keys', 'ssh_keys', { operation: 'list SSH keys', signal, schema: sshKeySchema });
+            return existing.find((k) => body(k.public_key) === body(key))?.id;
+          },
+          create: async () => {
+            const { body: answer } = await this.api.request('POST', '/v2/account/keys', { operation: 'add a deploy key', body: { name: `provisional-${this.ctx.project}-${i}`, public_key: key }, signal, schema: keyAnswer });
+            return answer.ssh_key.id;
+          },
+          // Another launch (of this deploy, or another command) added it meanwhile: "SSH Key is already in use" is a 422.
+          conflict: (err) => err instanceof ProviderError && err.status === 422,
+        }),
+      ),
+    );
     return { ids };
   }
 

@@ -25,6 +25,7 @@ import { hetznerLaunchOptionsSchema, resolveToken, TOKEN_VARIABLE, type HetznerS
 import { HetznerActions } from './actions.js';
 import { HetznerEndpoints } from './endpoints.js';
 import { selector, toLabels } from './labels.js';
+import { sharedResources } from '../kit/shared-resource.js';
 import { authorizedKeyLines } from '../kit/cloud-config.js';
 
 const DEFAULT_API = 'https://api.hetzner.cloud/v1';
@@ -37,6 +38,7 @@ export class HetznerProvider implements Provider {
   readonly api: HetznerApi;
   readonly endpoints: HetznerEndpoints;
   private readonly actions: HetznerActions;
+  private readonly shared = sharedResources();
   private readonly baseUrl: string;
 
   constructor(
@@ -109,7 +111,6 @@ export class HetznerProvider implements Provider {
 
   private launcher(): BatchLauncher<{ serverId: number; keyId?: number }> {
     const batch = Math.random().toString(36).slice(2, 10);
-    const deployKeys = new Map<string, Promise<number[]>>();
     return {
       perCall: 1,
       concurrency: 4,
@@ -118,7 +119,7 @@ export class HetznerProvider implements Provider {
         const builder = req!.labels[LABELS.role] === 'builder';
         const keyId = builder ? await this.addKey(buildKeyName(req!.labels[LABELS.run]), firstKey(req!.authorizedKey)) : undefined;
         try {
-          const ssh_keys = keyId ? [keyId] : await getOrSet(deployKeys, req!.authorizedKey, () => this.deployKeys(req!.authorizedKey, signal));
+          const ssh_keys = keyId ? [keyId] : await this.deployKeys(req!.authorizedKey, signal);
           // Not cut short by the signal (core/teardown.ts): a server nobody knows the id of would stay.
           const { body } = await this.api.call('POST', '/servers', {
             operation: `create server ${req!.name}`,
@@ -163,15 +164,21 @@ export class HetznerProvider implements Provider {
     return body.ssh_key.id;
   }
 
-  /** Servers get the project's keys, registered once (by key) and reused. */
+  /** Servers get the project's keys, registered once (by key) and reused (kit/shared-resource.ts). */
   private async deployKeys(authorizedKey: string, signal: AbortSignal): Promise<number[]> {
-    const existing = await this.api.list('/ssh_keys', 'ssh_keys', { operation: 'list SSH keys', signal, schema: sshKeySchema });
-    const ids: number[] = [];
-    for (const key of authorizedKeyLines(authorizedKey)) {
-      const found = existing.find((k) => keyBody(k.public_key) === keyBody(key));
-      ids.push(found ? found.id : await this.addKey(`provisional-${this.ctx.project}-${createHash('sha256').update(keyBody(key)).digest('hex').slice(0, 12)}`, key, signal));
-    }
-    return ids;
+    return Promise.all(
+      authorizedKeyLines(authorizedKey).map((key) =>
+        this.shared.get(`ssh-key:${keyBody(key)}`, {
+          find: async () => {
+            const existing = await this.api.list('/ssh_keys', 'ssh_keys', { operation: 'list SSH keys', signal, schema: sshKeySchema });
+            return existing.find((k) => keyBody(k.public_key) === keyBody(key))?.id;
+          },
+          create: () => this.addKey(`provisional-${this.ctx.project}-${createHash('sha256').update(keyBody(key)).digest('hex').slice(0, 12)}`, key, signal),
+          // Another launch added it meanwhile: "SSH key with the same fingerprint already exists".
+          conflict: (err) => err instanceof ProviderError && err.code === 'uniqueness_error',
+        }),
+      ),
+    );
   }
 
   private toMachine(server: HetznerServer): Machine {
@@ -287,7 +294,3 @@ const firstKey = (authorizedKey: string) => authorizedKeyLines(authorizedKey)[0]
 const keyBody = (line: string) => line.trim().split(/\s+/).slice(0, 2).join(' ');
 const sourceImage = (source: SourceImage): string | number => (source.kind === 'base' ? source.ref : Number(source.version.id));
 
-function getOrSet<K, V>(map: Map<K, V>, key: K, make: () => V): V {
-  if (!map.has(key)) map.set(key, make());
-  return map.get(key)!;
-}
