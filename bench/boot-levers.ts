@@ -4,15 +4,17 @@
  * to sshd answering (its "SSH-2.0-" banner through the forwarded port). Median of BOOT_RUNS runs
  * (default 3; each boot costs 15-60 s under TCG), with the load average before each lever.
  *
- *   node dist/bench/boot-levers.js [group ...]     groups: default machine cpu cpu-more tb cmdline initrd parallel parallel-single analyze clean
+ *   node dist/bench/boot-levers.js [group ...]     groups: default machine cpu cpu-more tb cmdline initrd parallel parallel-single analyze clean resume
  *
  * `analyze` boots once with a key and prints `systemd-analyze critical-chain` and `blame`.
  * `clean` boots once and times the build's clean step part by part over one SSH connection (as the
  * tool runs it: a command per channel), right after SSH answers, as a one-line build would.
+ * `resume` saves a booted machine once and times resuming it instead of booting (see resume()).
  * The base is the ready debian-12 in the cache (built first if missing), or BOOT_BASE=<folder>.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { createConnection, createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -22,6 +24,7 @@ import { bootSpecOf, readBaseRecord, type BootSpec } from '../src/providers/loca
 import { BaseStore } from '../src/providers/local/bases.js';
 import { machineArgs } from '../src/providers/local/qemu-args.js';
 import { QEMU_SYSTEM } from '../src/providers/local/qemu.js';
+import { qmpCommand } from '../src/providers/local/qmp.js';
 import { DEBIAN_BASE, localSettingsSchema } from '../src/providers/local/settings.js';
 import { nullSink } from '../src/core/events.js';
 import { cleanFilesCommand, POWER_OFF_REQUEST } from '../src/pipeline/pipeline.js';
@@ -43,6 +46,10 @@ export interface Lever {
   cpus?: number;
   /** Machines booted at once (the figure is the last one's). */
   machines?: number;
+  /** Added to the provider's command line (the `resume` group: vmgenid, -incoming). */
+  extraArgs?: string[];
+  /** Start from this overlay (a copy is made) instead of a new one on the base. */
+  fromOverlay?: string;
 }
 
 const tcg = hardwareFor('tcg');
@@ -101,7 +108,7 @@ async function freePort(): Promise<number> {
 async function start(boot: BootSpec, lever: Lever, key: string, index: number): Promise<Booted> {
   const dir = mkdtempSync(join(tmpdir(), 'boot-lever-'));
   const overlay = join(dir, 'overlay.qcow2');
-  const made = spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', boot.baseDisk, overlay]);
+  const made = spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', lever.fromOverlay ?? boot.baseDisk, overlay]);
   if (made.status !== 0) throw new Error(`qemu-img: ${made.stderr}`);
   const port = await freePort();
   const append = lever.append ? lever.append(boot.append ?? '') : boot.append;
@@ -121,7 +128,9 @@ async function start(boot: BootSpec, lever: Lever, key: string, index: number): 
     serialLog: join(dir, 'serial.log'),
     pidFile: join(dir, 'qemu.pid'),
     hardware: lever.hardware,
-  }).filter((a) => a !== '-daemonize');
+  })
+    .filter((a) => a !== '-daemonize')
+    .concat(lever.extraArgs ?? []);
   const child = spawn(QEMU_SYSTEM, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   live.add(child);
   child.once('exit', () => live.delete(child));
@@ -291,6 +300,72 @@ async function cleanParts(boot: BootSpec, publicKey: string, privateKey: string)
   }
 }
 
+/**
+ * The `resume` group: instead of booting, a builder resumes a machine saved once right after its
+ * boot (QEMU's migration to a file, beside a copy of its overlay). Each resume gets a new VM
+ * generation ID (vmgenid: the guest kernel reseeds its RNG when it changes) and a new overlay on
+ * the saved one. Timed from QEMU's start to the SSH banner and to a first command; then what a
+ * resumed guest needs before a build (its clock set), and whether resumes draw different random
+ * numbers. The key is the saved machine's (a product would hand each builder its own).
+ */
+async function resume(boot: BootSpec, publicKey: string, privateKey: string): Promise<void> {
+  const saved = mkdtempSync(join(tmpdir(), 'boot-levers-saved-'));
+  const state = join(saved, 'state');
+  const vmgenid = (guid: string) => ['-device', `vmgenid,guid=${guid}`];
+  const sshArgs = (port: number) => ['-i', privateKey, '-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', 'root@127.0.0.1'];
+  const ssh = (port: number, cmd: string) => spawnSync('ssh', [...sshArgs(port), cmd], { encoding: 'utf8' });
+  try {
+    const source = await start(boot, { group: 'resume', label: 'save', extraArgs: vmgenid(randomUUID()) }, publicKey, 0);
+    let saveMs = 0;
+    try {
+      const { ms } = await waitForSsh(source, performance.now());
+      // The boot settles first (units after sshd), so that a resumed guest starts idle.
+      const settled = ssh(source.port, 'systemctl is-system-running --wait; true');
+      const qmp = join(source.dir, 'qmp.sock');
+      const t0 = performance.now();
+      // Not stopped first: a machine saved paused is resumed paused (QEMU keeps the run state).
+      await qmpCommand(qmp, 'migrate', 5000, { uri: `exec:cat > ${state}` });
+      for (;;) {
+        const status = (await qmpCommand(qmp, 'query-migrate')) as { status?: string; 'error-desc'?: string };
+        if (status.status === 'completed') break;
+        if (status.status === 'failed') throw new Error(`migration failed: ${status['error-desc']}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      saveMs = performance.now() - t0;
+      spawnSync('cp', [join(source.dir, 'overlay.qcow2'), join(saved, 'overlay.qcow2')]);
+      console.log(`\nsaved machine: booted to SSH in ${(ms / 1000).toFixed(1)} s, settled (${settled.stdout.trim()}), saved in ${saveMs.toFixed(0)} ms: state ${(statSync(state).size / 2 ** 20).toFixed(0)} MiB, overlay ${(statSync(join(saved, 'overlay.qcow2')).size / 2 ** 20).toFixed(0)} MiB`);
+    } finally {
+      await stop(source);
+    }
+    console.log('| run | QEMU start to SSH banner | to a first command | setting the clock (guest was behind by) | 16 random bytes from the guest |');
+    console.log('| --- | --- | --- | --- | --- |');
+    const banners: number[] = [];
+    const firsts: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const started = performance.now();
+      const m = await start(boot, { group: 'resume', label: 'resume', fromOverlay: join(saved, 'overlay.qcow2'), extraArgs: [...vmgenid(randomUUID()), '-incoming', `exec:cat ${state}`] }, publicKey, 0);
+      try {
+        const { ms } = await waitForSsh(m, started);
+        const first = ssh(m.port, 'true');
+        const firstMs = performance.now() - started;
+        if (first.status !== 0) throw new Error(`first command: ${first.stderr}`);
+        const t1 = performance.now();
+        const clock = ssh(m.port, `echo $(( ${Math.round(Date.now() / 1000)} - $(date +%s) )); date -s @${Math.round(Date.now() / 1000)} >/dev/null`);
+        const clockMs = performance.now() - t1;
+        const random = ssh(m.port, 'head -c 16 /dev/urandom | od -An -tx1 | tr -d " \\n"');
+        banners.push(ms);
+        firsts.push(firstMs);
+        console.log(`| ${i + 1} | ${(ms / 1000).toFixed(2)} s | ${(firstMs / 1000).toFixed(2)} s | ${clockMs.toFixed(0)} ms (${clock.stdout.trim()} s) | ${random.stdout.trim()} |`);
+      } finally {
+        await stop(m);
+      }
+    }
+    console.log(`median: SSH banner ${(median(banners) / 1000).toFixed(2)} s, first command ${(median(firsts) / 1000).toFixed(2)} s`);
+  } finally {
+    rmSync(saved, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const groups = process.argv.slice(2);
   const boot = await readyBase();
@@ -299,6 +374,7 @@ async function main(): Promise<void> {
   console.log(`base: ${boot.baseDisk}\nkernel: ${boot.kernel}\ninitrd: ${boot.initrd}\nappend: ${boot.append}\ndefault TCG hardware: ${JSON.stringify(tcg)}\nruns per lever: ${RUNS}\n`);
   if (groups.includes('analyze')) await analyze(boot, publicKey, privateKey);
   if (groups.includes('clean')) await cleanParts(boot, publicKey, privateKey);
+  if (groups.includes('resume')) await resume(boot, publicKey, privateKey);
   const chosen = levers().filter((l) => groups.length === 0 || groups.includes(l.group));
   if (chosen.length) {
     console.log('| group | lever | boot to SSH, median | runs (s) | QEMU CPU time to SSH, median | load average before |');

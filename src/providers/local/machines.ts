@@ -39,6 +39,11 @@ export interface MachineRecord {
   endpointPorts?: Record<string, number>;
   pid?: number;
   stoppedAt?: string;
+  /**
+   * A resumed builder (warm.ts): its overlay is on the saved machine's, and a version made from it
+   * is first rebased onto this backing (the base's disk), so that no version depends on a saved state.
+   */
+  rebaseOnto?: { backing: string; format: string };
 }
 
 export interface LaunchSpec {
@@ -54,6 +59,11 @@ export interface LaunchSpec {
   cpus: number;
   ports: PortForward[];
   authorizedKey: string;
+  /** The guest's host name at boot (default: from `name`). */
+  hostname?: string;
+  /** A machine to be saved, or resumed from a saved state (qemu-args.ts `warm`). */
+  warm?: { incoming?: string };
+  rebaseOnto?: MachineRecord['rebaseOnto'];
 }
 
 export const OVERLAY = 'overlay.qcow2';
@@ -98,6 +108,7 @@ export async function launch(spec: LaunchSpec, signal: AbortSignal): Promise<Mac
     boot: spec.boot,
     accelerator: spec.accelerator,
     qmp: qmpAddress(dir),
+    rebaseOnto: spec.rebaseOnto,
   };
   try {
     await createOverlay(spec.backing, spec.backingFormat, join(dir, OVERLAY), signal);
@@ -112,17 +123,7 @@ export async function launch(spec: LaunchSpec, signal: AbortSignal): Promise<Mac
     }
     if (!record.qmp.startsWith(dir)) await mkdir(dirname(record.qmp), { recursive: true, mode: 0o700 });
     await writeMachine(record);
-    // A free port may be taken between our check and QEMU's bind: try another.
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw new CancelledError();
-      record.ssh.port = await freePort();
-      try {
-        record.pid = await startQemu(spec, record, dir, seedDir, signal);
-        break;
-      } catch (err) {
-        if (attempt >= 3 || !/hostfwd|host forwarding|Could not set up/i.test((err as Error).message)) throw err;
-      }
-    }
+    await startOnFreePort(spec, record, dir, seedDir, signal);
     await writeMachine(record);
     return record;
   } catch (err) {
@@ -131,11 +132,36 @@ export async function launch(spec: LaunchSpec, signal: AbortSignal): Promise<Mac
   }
 }
 
+/** Start QEMU on a free SSH port: one may be taken between our check and QEMU's bind, so another is tried. */
+async function startOnFreePort(spec: LaunchSpec, record: MachineRecord, dir: string, seedDir: string | undefined, signal: AbortSignal): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    if (signal.aborted) throw new CancelledError();
+    record.ssh.port = await freePort();
+    try {
+      record.pid = await startQemu(spec, record, dir, seedDir, signal);
+      return;
+    } catch (err) {
+      if (attempt >= 3 || !/hostfwd|host forwarding|Could not set up/i.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+/**
+ * Start a launched machine's QEMU again, on the same run folder and overlay (its last QEMU must be
+ * gone): how a machine just saved (warm.ts) is resumed, `spec.warm.incoming` naming its state.
+ */
+export async function restartMachine(spec: LaunchSpec, record: MachineRecord, signal: AbortSignal): Promise<MachineRecord> {
+  const dir = machineDir(record.project, record.id);
+  await startOnFreePort(spec, record, dir, undefined, signal);
+  await writeMachine(record);
+  return record;
+}
+
 async function startQemu(spec: LaunchSpec, record: MachineRecord, dir: string, seedDir: string | undefined, signal: AbortSignal): Promise<number> {
   const args = machineArgs({
     dir,
     name: spec.name,
-    hostname: hostnameFor(spec.name),
+    hostname: spec.hostname ?? hostnameFor(spec.name),
     accelerator: spec.accelerator,
     memoryMiB: spec.memoryMiB,
     cpus: spec.cpus,
@@ -148,6 +174,7 @@ async function startQemu(spec: LaunchSpec, record: MachineRecord, dir: string, s
     serialLog: join(dir, 'serial.log'),
     pidFile: join(dir, PID_FILE),
     seedDir,
+    warm: spec.warm,
   });
   // With -daemonize the first process exits once the machine runs (or failed to start, saying why
   // on stderr). The daemon calls setsid(): a Ctrl-C in the terminal does not reach it. The start is

@@ -1,6 +1,7 @@
 /**
  * The local provider, assembled: bases (bases.ts), machines (machines.ts), versions (versions.ts).
  */
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CancelledError, UserFacingError, throwIfAborted } from '../../core/errors.js';
 import { sleep } from '../../core/wait.js';
@@ -18,7 +19,7 @@ import {
   type SourceImage,
   type VersionMetadataPatch,
 } from '../types.js';
-import { chooseAccelerator } from './accelerator.js';
+import { chooseAccelerator, hardwareFor } from './accelerator.js';
 import { readBaseRecord, type BootSpec } from './base-record.js';
 import { BaseStore, baseIdentity } from './bases.js';
 import { machineDir } from './layout.js';
@@ -31,14 +32,20 @@ import {
   listMachines,
   readMachine,
   removeMachine,
+  restartMachine,
   writeMachine,
+  type LaunchSpec,
   type MachineRecord,
 } from './machines.js';
+import { adoptCommand, forgetWarm, lockWarm, readWarm, saveWarm, WARM_HOSTNAME, warmKey, type WarmShape, type WarmState } from './warm.js';
+import { hostnameFor } from './qemu-args.js';
+import { generateKeyPair, waitForSsh } from '../../ssh/client.js';
+import { step } from '../../core/events.js';
 import { launchBatch, launchOne } from '../kit/launch.js';
 import { readLaunchOptions } from '../kit/options.js';
 import { qmpCommand } from './qmp.js';
 import { LocalEndpoints } from './endpoints.js';
-import { qemuVersion } from './qemu.js';
+import { qemuVersion, rebaseOverlay } from './qemu.js';
 import { machineOptionsSchema, parsePortForward, type LocalSettings } from './settings.js';
 import { deleteVersion, listVersionRecords, readVersionRecord, removeHalfMadeVersions, saveVersion, toImageVersion, updateVersionRecord } from './versions.js';
 
@@ -140,27 +147,111 @@ export class LocalProvider implements Provider {
       }
     });
     const disk = await this.resolveSource(req.source, signal);
-    const record = await launch(
-      {
-        project: this.ctx.project,
-        name: req.name,
-        labels: req.labels,
-        source: disk.source,
-        backing: disk.backing,
-        backingFormat: disk.format,
-        boot: disk.boot,
-        accelerator: accel.accelerator,
-        memoryMiB: options.memory ?? this.settings.memory,
-        cpus: options.cpus ?? this.settings.cpus,
-        ports,
-        authorizedKey: req.authorizedKey,
-      },
-      signal,
-    );
+    const spec: LaunchSpec = {
+      project: this.ctx.project,
+      name: req.name,
+      labels: req.labels,
+      source: disk.source,
+      backing: disk.backing,
+      backingFormat: disk.format,
+      boot: disk.boot,
+      accelerator: accel.accelerator,
+      memoryMiB: options.memory ?? this.settings.memory,
+      cpus: options.cpus ?? this.settings.cpus,
+      ports,
+      authorizedKey: req.authorizedKey,
+    };
+    const shape = await this.warmShape(req, spec, signal);
+    const record = shape ? await this.startWarm(spec, shape, signal) : await launch(spec, signal);
     this.ctx.events.emit({
       type: 'debug',
-      message: `machine ${record.name} (${record.id}) runs under ${accel.accelerator}, SSH on 127.0.0.1:${record.ssh.port}, serial log ${join(machineDir(record.project, record.id), 'serial.log')}`,
+      message: `machine ${record.name} (${record.id}) ${record.rebaseOnto || shape ? 'resumed' : 'runs'} under ${accel.accelerator}, SSH on 127.0.0.1:${record.ssh.port}, serial log ${join(machineDir(record.project, record.id), 'serial.log')}`,
     });
+    return record;
+  }
+
+  /**
+   * Whether a machine resumes a saved one instead of booting (warm.ts): a builder, from a base that
+   * boots its own kernel, under TCG (under KVM a boot takes a few seconds), without port forwards.
+   */
+  private async warmShape(req: LaunchRequest, spec: LaunchSpec, signal: AbortSignal): Promise<WarmShape | undefined> {
+    if (!this.settings['warm-builders'] || spec.accelerator !== 'tcg' || req.labels[LABELS.role] !== 'builder') return undefined;
+    if (spec.source.kind !== 'base' || !spec.boot.kernel || spec.ports.length) return undefined;
+    return { boot: spec.boot, hardware: hardwareFor(spec.accelerator, true), memoryMiB: spec.memoryMiB, cpus: spec.cpus, qemuVersion: await qemuVersion(signal) };
+  }
+
+  /** A builder resumed from the saved machine of its shape, made first by this builder if there is none. */
+  private async startWarm(spec: LaunchSpec, shape: WarmShape, signal: AbortSignal): Promise<MachineRecord> {
+    const key = warmKey(shape);
+    let state = await readWarm(key);
+    if (!state) {
+      const lock = await lockWarm(key, signal);
+      try {
+        state = await readWarm(key);
+        if (!state) return await this.makeWarm(spec, shape, key, signal);
+      } finally {
+        await lock.release();
+      }
+    }
+    let record: MachineRecord | undefined;
+    try {
+      record = await launch(
+        { ...spec, backing: state.overlay, backingFormat: 'qcow2', authorizedKey: state.publicKey, hostname: WARM_HOSTNAME, warm: { incoming: state.incoming }, rebaseOnto: { backing: spec.backing, format: spec.backingFormat } },
+        signal,
+      );
+      return await this.adopt(record, state, spec, signal);
+    } catch (err) {
+      if (record) await removeMachine(record.project, record.id).catch(() => undefined);
+      if (err instanceof CancelledError || signal.aborted) throw err;
+      this.ctx.events.emit({ type: 'warn', message: `${spec.name} did not resume from the saved builder (${(err as Error).message}): booting it instead; the saved builder is made again next time` });
+      await forgetWarm(key);
+      return launch(spec, signal);
+    }
+  }
+
+  /**
+   * Boot a machine with a key of its own, let it settle, save it as the warm state of `key`, and
+   * resume it as the builder. If saving fails, the builder boots as usual.
+   */
+  private async makeWarm(spec: LaunchSpec, shape: WarmShape, key: string, signal: AbortSignal): Promise<MachineRecord> {
+    const keys = generateKeyPair('provisional-warm');
+    const warmSpec: LaunchSpec = { ...spec, authorizedKey: keys.publicKey, hostname: WARM_HOSTNAME, warm: {} };
+    const record = await launch(warmSpec, signal);
+    const dir = machineDir(record.project, record.id);
+    try {
+      const state = await step(this.ctx.events, 'save-builder', `saving a booted ${spec.boot.baseRef} builder for the next builds to resume (once)`, async () => {
+        const ssh = await waitForSsh(record.ssh, keys.privateKey, { timeoutMs: 300_000, signal, what: `SSH on ${spec.name}` });
+        try {
+          // Settled: the units after sshd have run, so a resumed builder starts idle.
+          await ssh.exec('systemctl is-system-running --wait >/dev/null 2>&1; true', { timeoutMs: 120_000, signal });
+        } finally {
+          ssh.close();
+        }
+        const saved = await saveWarm(key, { qmp: record.qmp, overlay: join(dir, OVERLAY) }, keys, shape);
+        // Paused and flushed by the save: its overlay is the saved one's copy, to resume on as it is.
+        await killMachineProcess(record.pid!, dir);
+        return saved;
+      });
+      await restartMachine({ ...warmSpec, warm: { incoming: state.incoming } }, record, signal);
+      return await this.adopt(record, state, spec, signal);
+    } catch (err) {
+      await removeMachine(record.project, record.id).catch(() => undefined);
+      if (err instanceof CancelledError || signal.aborted) throw err;
+      this.ctx.events.emit({ type: 'warn', message: `could not save a booted builder to resume later (${(err as Error).message}): booting ${spec.name} as usual` });
+      return launch(spec, signal);
+    }
+  }
+
+  /** Hand a resumed machine over: the request's keys, its own host name, the host's clock (warm.ts adoptCommand). */
+  private async adopt(record: MachineRecord, state: WarmState, spec: LaunchSpec, signal: AbortSignal): Promise<MachineRecord> {
+    await waitResumed(record, signal);
+    const ssh = await waitForSsh(record.ssh, state.privateKey, { timeoutMs: 120_000, signal, what: `SSH on the resumed ${spec.name}` });
+    try {
+      const r = await ssh.exec(adoptCommand(spec.authorizedKey, spec.hostname ?? hostnameFor(spec.name)), { timeoutMs: 60_000, signal });
+      if (r.code !== 0) throw new Error(`preparing the resumed machine failed (exit ${r.code}): ${r.stderr.trim()}`);
+    } finally {
+      ssh.close();
+    }
     return record;
   }
 
@@ -223,10 +314,18 @@ export class LocalProvider implements Provider {
     const record = await readMachine(this.ctx.project, machine.id);
     if (!record) throw new UserFacingError(`machine ${machine.name} does not exist (any more)`);
     if (await isRunning(record)) throw new UserFacingError(`machine ${machine.name} is still running: stop it before saving it as a version`);
+    const overlay = join(machineDir(record.project, record.id), OVERLAY);
+    // A resumed builder's disk is on the saved machine's: a version is on the base alone.
+    if (record.rebaseOnto) {
+      await rebaseOverlay(overlay, record.rebaseOnto.backing, record.rebaseOnto.format, signal);
+      record.backing = record.rebaseOnto.backing;
+      record.rebaseOnto = undefined;
+      await writeMachine(record);
+    }
     return saveVersion({
       project: this.ctx.project,
       meta,
-      overlay: join(machineDir(record.project, record.id), OVERLAY),
+      overlay,
       backing: record.backing,
       boot: record.boot,
       signal,
@@ -272,6 +371,22 @@ function toMachine(record: MachineRecord): Machine {
 }
 
 /** Polls until the machine's process is gone; false when `ms` passed first. */
+/** Until a machine started from a saved state runs; fails at once if QEMU could not load it. */
+async function waitResumed(record: MachineRecord, signal: AbortSignal, timeoutMs = 120_000): Promise<void> {
+  const dir = machineDir(record.project, record.id);
+  for (const started = performance.now(); ; await sleep(100)) {
+    throwIfAborted(signal);
+    if (!(await isRunning(record))) {
+      const said = await readFile(join(dir, 'qemu.log'), 'utf8').catch(() => '');
+      throw new Error(`QEMU exited while resuming${said.trim() ? `: ${said.trim().split('\n').slice(-3).join(' ')}` : ''}`);
+    }
+    const status = (await qmpCommand(record.qmp, 'query-status', 5000).catch(() => undefined)) as { status?: string } | undefined;
+    if (status?.status === 'running') return;
+    if (status?.status && status.status !== 'inmigrate') throw new Error(`the resumed machine is ${status.status}, not running`);
+    if (performance.now() - started > timeoutMs) throw new Error(`not resumed after ${timeoutMs / 1000} s`);
+  }
+}
+
 async function waitForExit(record: MachineRecord, ms: number, signal: AbortSignal): Promise<boolean> {
   const deadline = performance.now() + ms;
   while (performance.now() < deadline) {

@@ -27,6 +27,12 @@ export interface MachineSpec {
   seedDir?: string;
   /** Replaces parts of the hardware chosen for the accelerator (bench/boot-levers.ts compares them). */
   hardware?: Partial<GuestHardware>;
+  /**
+   * A machine saved and resumed (warm.ts): it has a VM generation ID device (a new ID at every
+   * start, on which the guest kernel reseeds its RNG), and `incoming` is the saved state to
+   * resume from instead of booting (a migration URI).
+   */
+  warm?: { incoming?: string };
 }
 
 /** systemd's credential for root's authorized_keys (systemd >= 252, tmpfiles.d/provision.conf). */
@@ -82,6 +88,10 @@ export function machineArgs(spec: MachineSpec): string[] {
     args.push('-kernel', spec.boot.kernel);
     if (spec.boot.initrd) args.push('-initrd', spec.boot.initrd);
     args.push('-append', `${spec.boot.append ?? ''} systemd.hostname=${spec.hostname}`.trim());
+  }
+  if (spec.warm) {
+    args.push('-device', 'vmgenid,guid=auto');
+    if (spec.warm.incoming) args.push('-incoming', spec.warm.incoming);
   }
   if (spec.seedDir) {
     args.push(

@@ -43,6 +43,14 @@ export async function createOverlay(
   });
 }
 
+/**
+ * Put `overlay` on `backing` instead of its backing chain, copying into it what the chain held
+ * beyond `backing` (qemu-img's safe rebase): the same disk, one layer shorter.
+ */
+export async function rebaseOverlay(overlay: string, backing: string, backingFormat: string, signal?: AbortSignal): Promise<void> {
+  await run(QEMU_IMG, ['rebase', '-q', '-f', 'qcow2', '-F', backingFormat, '-b', backing, overlay], { timeoutMs: 10 * 60_000, operation: 'rebasing a disk overlay', signal });
+}
+
 export interface ImageInfo {
   format: string;
   virtualSize: number;
