@@ -4,7 +4,7 @@
  * cache (~/.cache/provisional, or $PROVISIONAL_CACHE_DIR) so that it is built once per machine.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,24 +12,11 @@ import { join } from 'node:path';
 import type { ProgressEvent } from '../../src/core/events.js';
 import local from '../../src/providers/local/index.js';
 import { providerContract } from './provider-contract.js';
+import { processesMentioning } from '../helpers/processes.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'provisional-contract-local-'));
 process.env.PROVISIONAL_DATA_DIR = dataDir;
 const project = 'contract';
-
-/** Command lines of running processes that mention `text`. */
-function processesMentioning(text: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      if (cmdline.includes(text)) found.push(`${pid}: ${cmdline.slice(0, 120)}`);
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return found;
-}
 
 /** A port nothing listens on now, for an endpoint. */
 function freePort(): Promise<number> {

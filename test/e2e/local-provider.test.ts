@@ -20,26 +20,13 @@ import local from '../../src/providers/local/index.js';
 import { sshExec, waitForSsh } from '../contract/ssh.js';
 import { qmpCommand } from '../../src/providers/local/qmp.js';
 import { generateKeyPair } from '../../src/ssh/client.js';
+import { processesMentioning } from '../helpers/processes.js';
 
 const project = 'e2e';
 const root = mkdtempSync(join(tmpdir(), 'provisional-e2e-local-'));
 const dataDir = join(root, 'data');
 const machinesDir = join(dataDir, 'local', project, 'machines');
 const key = generateKeyPair('e2e').publicKey;
-
-/** Processes whose command line mentions `text` (QEMU carries its run folder in its arguments). */
-function processesMentioning(text: string): string[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
-    .flatMap((pid) => {
-      try {
-        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-        return cmdline.includes(text) ? [`${pid}: ${cmdline.slice(0, 100)}`] : [];
-      } catch {
-        return [];
-      }
-    });
-}
 
 async function sha256(path: string): Promise<string> {
   const hash = createHash('sha256');

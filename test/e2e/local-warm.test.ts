@@ -8,7 +8,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, truncateSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, truncateSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,30 +18,19 @@ import type { ProgressEvent } from '../../src/core/events.js';
 import { LABELS, type Machine, type Provider, type SourceImage } from '../../src/providers/types.js';
 import local from '../../src/providers/local/index.js';
 import { hardwareFor } from '../../src/providers/local/accelerator.js';
+import { BaseStore } from '../../src/providers/local/bases.js';
 import { qemuVersion } from '../../src/providers/local/qemu.js';
 import { forgetWarm, readWarm, warmKey, warmRoot } from '../../src/providers/local/warm.js';
 import { sshConnect, sshExec, waitForSsh } from '../contract/ssh.js';
 import { generateKeyPair } from '../../src/ssh/client.js';
 import { cleanFilesCommand, POWER_OFF_REQUEST } from '../../src/pipeline/pipeline.js';
+import { processesMentioning } from '../helpers/processes.js';
 
 const project = 'e2e-warm';
 const root = mkdtempSync(join(tmpdir(), 'provisional-e2e-warm-'));
 const dataDir = join(root, 'data');
 const machinesDir = join(dataDir, 'local', project, 'machines');
 const signal = new AbortController().signal;
-
-function processesMentioning(text: string): string[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
-    .flatMap((pid) => {
-      try {
-        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-        return cmdline.includes(text) ? [`${pid}: ${cmdline.slice(0, 100)}`] : [];
-      } catch {
-        return [];
-      }
-    });
-}
 
 function assertNothingLeft(): void {
   assert.deepEqual(processesMentioning(dataDir), [], 'no QEMU left');
@@ -66,7 +55,6 @@ describe('local provider: warm builders (resumed from a saved machine) on real Q
     provider = await local.create(local.settingsSchema.parse({ accelerator: 'tcg', 'stop-timeout': 10 }), { project, projectDir: root, events: { emit: (e) => events.push(e) } });
     base = await provider.prepareBase('debian-12', signal);
     const settings = local.settingsSchema.parse({});
-    const { BaseStore } = await import('../../src/providers/local/bases.js');
     const ready = await new BaseStore(settings, { emit: () => undefined }).prepare('debian-12', signal);
     baseDisk = ready.boot.baseDisk;
     key = warmKey({ boot: ready.boot, hardware: hardwareFor('tcg', true), memoryMiB: settings.memory, cpus: settings.cpus, qemuVersion: await qemuVersion() });
