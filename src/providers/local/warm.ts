@@ -25,7 +25,7 @@
  * versions never depend on a saved state, which may be made again or removed with the cache.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cacheDir } from '../../core/paths.js';
 import { acquireLock } from '../../core/lock.js';
@@ -85,14 +85,33 @@ function stateOf(dir: string, publicKey: string, privateKey: string): WarmState 
   return { dir, incoming: `exec:cat ${shellQuote(f.state)}`, overlay: f.overlay, privateKey, publicKey };
 }
 
-/** The saved machine for `key`, if one is complete. */
+/** The saved machine for `key`, if one is complete; marked used now (see pruneWarm). */
 export async function readWarm(key: string): Promise<WarmState | undefined> {
   const dir = join(warmRoot(), key);
   const f = files(dir);
   if (!(await readJson<WarmRecord>(f.record).catch(() => undefined))) return undefined;
+  const now = new Date();
+  await utimes(f.record, now, now).catch(() => undefined);
   const privateKey = await readFile(f.key, 'utf8').catch(() => undefined);
   const publicKey = await readFile(`${f.key}.pub`, 'utf8').catch(() => undefined);
   return privateKey && publicKey ? stateOf(dir, publicKey.trim(), privateKey) : undefined;
+}
+
+/**
+ * Remove saved machines unused for `unusedMs` (a day): each is about 170 MiB, and a new base,
+ * memory size or QEMU makes new ones. A builder resumed from one needs its files until its
+ * version is saved, which is never a day later.
+ */
+export async function pruneWarm(unusedMs = 24 * 3600_000): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(warmRoot()).catch(() => [] as string[])) {
+    if (name.includes('.')) continue; // locks and work folders
+    const used = await stat(files(join(warmRoot(), name)).record).then((s) => s.mtimeMs, () => 0);
+    if (Date.now() - used < unusedMs) continue;
+    await rm(join(warmRoot(), name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
 }
 
 /** Forget a saved machine that did not resume (a machine resuming from it now has its files open). */
@@ -140,6 +159,7 @@ export async function saveWarm(key: string, machine: { qmp: string; overlay: str
     const dir = join(root, key);
     await rm(dir, { recursive: true, force: true });
     await rename(work, dir);
+    await pruneWarm();
     return stateOf(dir, keys.publicKey.trim(), keys.privateKey);
   } catch (err) {
     await rm(work, { recursive: true, force: true });
