@@ -25,6 +25,8 @@ import { runMeasured, timeSync, type MeasuredRun } from './measured-run.js';
 import { packerTemplate } from './packer-template.js';
 import { cpuBusy, describeVm, otherCpuShare, qemuOption, stopQemuUnder, waitForQuiet, watchQemu } from './qemu-watch.js';
 
+/** BENCH_WARM=0: builders boot (the local provider's `warm-builders: false`) instead of resuming a saved one. */
+const WARM = process.env['BENCH_WARM'] !== '0';
 /** BENCH_RUNS=1 for a quick look (the figures are then single runs). */
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
 /** Provisional's defaults (the project keeps them); Packer gets the same. */
@@ -58,6 +60,10 @@ export interface ToolFigures {
 export interface PackerCompareFigures {
   date: string;
   cores: number;
+  /** Whether builders resumed a saved machine (BENCH_WARM). */
+  warm: boolean;
+  /** The first Provisional run, not counted (it may build the base, or make the saved builder). */
+  firstProvisionalWallMs: number;
   /** Mean share of the machine's CPU that other processes used during the counted runs (noise). */
   otherCpuShare: number;
   qemuVersion: string;
@@ -68,6 +74,8 @@ export interface PackerCompareFigures {
     stepsMs: Record<string, number>;
     /** Median of (wall - (ssh + script + stop + snapshot)), ms. */
     overheadMs: number;
+    /** The same, with the launch step counted as the machine's start (a resumed builder's resume and hand-over). */
+    overheadLaunchAsStartMs: number;
     /** Median of (wall - every step): process start, config, KVM probe, power-off request, summary. */
     outsideStepsMs: number;
   };
@@ -98,7 +106,7 @@ async function compare(root: string, signal: AbortSignal): Promise<PackerCompare
   mkdirSync(join(project, 'config/provisional/bench/scripts'), { recursive: true });
   writeFileSync(
     join(project, 'config/provisional/config.yml'),
-    `images:\n  bench:\n    base-image: ${DEBIAN_BASE}\n`,
+    `${WARM ? '' : 'provider:\n  name: local\n  warm-builders: false\n'}images:\n  bench:\n    base-image: ${DEBIAN_BASE}\n`,
   );
   for (const script of [join(project, 'config/provisional/bench/scripts/10-hello.sh'), join(root, '10-hello.sh')]) {
     writeFileSync(script, SCRIPT);
@@ -200,6 +208,8 @@ async function compare(root: string, signal: AbortSignal): Promise<PackerCompare
   const stepNames = [...new Set(provisionalRuns.flatMap((r) => Object.keys(r.steps)))];
   const stepsMs = Object.fromEntries(stepNames.map((s) => [s, median(provisionalRuns.map((r) => r.steps[s] ?? 0))]));
   const overheads = provisionalRuns.map((r) => r.run.wallMs - GUEST_STEPS.reduce((sum, s) => sum + (r.steps[s] ?? 0), 0));
+  // A resumed builder's start is its launch step (the resume, then its hand-over over SSH).
+  const overheadsLaunchAsStart = provisionalRuns.map((r) => r.run.wallMs - ['launch', ...GUEST_STEPS].reduce((sum, s) => sum + (r.steps[s] ?? 0), 0));
   const outside = provisionalRuns.map((r) => r.run.wallMs - Object.values(r.steps).reduce((sum, ms) => sum + ms, 0));
   return {
     date: new Date().toISOString(),
@@ -208,7 +218,9 @@ async function compare(root: string, signal: AbortSignal): Promise<PackerCompare
     qemuVersion: firstLine(spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).stdout),
     packerVersion: firstLine(spawnSync('packer', ['version'], { encoding: 'utf8', env: { ...process.env, CHECKPOINT_DISABLE: '1' } }).stdout),
     base: { disk: boot.baseDisk, allocatedBytes: allocatedBytes(boot.baseDisk), virtualBytes: virtualSize(boot.baseDisk) },
-    provisional: { ...toolFigures(provisionalRuns), stepsMs, overheadMs: median(overheads), outsideStepsMs: median(outside) },
+    warm: WARM,
+    firstProvisionalWallMs: first.run.wallMs,
+    provisional: { ...toolFigures(provisionalRuns), stepsMs, overheadMs: median(overheads), overheadLaunchAsStartMs: median(overheadsLaunchAsStart), outsideStepsMs: median(outside) },
     packer: toolFigures(packerRuns),
     packerSameGuest: toolFigures(packerSameGuestRuns),
   };
@@ -310,6 +322,8 @@ export function formatReport(f: PackerCompareFigures): string {
     `QEMU options: Provisional ${p.vm}; Packer ${f.packer.vm}; Packer, same guest ${f.packerSameGuest.vm}`,
     `Provisional steps (median ms): ${Object.entries(p.stepsMs).map(([s, ms]) => `${s} ${ms}`).join(', ')}; outside any step ${p.outsideStepsMs.toFixed(0)}`,
     `Provisional overhead: wall - (ssh + script + stop + snapshot = ${seconds(guestMs)}) = ${seconds(p.overheadMs)} (median; target <= 1.0 s)`,
+    `Provisional overhead with the launch as the machine's start (resume and hand-over, when warm): ${seconds(p.overheadLaunchAsStartMs)}`,
+    `Provisional / Packer defaults: ${(p.medianWallMs / f.packer.medianWallMs).toFixed(2)} (target <= 0.6); builders ${f.warm ? 'resumed from a saved machine (warm-builders)' : 'booted (warm-builders: false)'}; the first, uncounted Provisional run: ${seconds(f.firstProvisionalWallMs)}`,
   ].join('\n');
 }
 
