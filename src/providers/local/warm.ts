@@ -173,21 +173,20 @@ export async function saveWarm(key: string, machine: { qmp: string; overlay: str
  * host randomness goes into its RNG.
  */
 export function adoptCommand(authorizedKey: string, hostname: string, now = Date.now(), seed = randomBytes(64)): string {
-  const keys = authorizedKeyLines(authorizedKey);
+  const keys = `printf '%s\\n' ${authorizedKeyLines(authorizedKey).map(shellQuote).join(' ')}`;
+  // Written in place, by the shell: under TCG every program started costs tens of milliseconds,
+  // and nobody else logs in before this command ends.
   return [
     'set -e',
     'umask 077',
-    'mkdir -p /root/.ssh',
-    `printf '%s\\n' ${keys.map(shellQuote).join(' ')} > /root/.ssh/authorized_keys.new`,
-    'mv -f /root/.ssh/authorized_keys.new /root/.ssh/authorized_keys',
+    '[ -d /root/.ssh ] || mkdir -m 700 /root/.ssh',
+    `${keys} > /root/.ssh/authorized_keys`,
     // sshd also reads the key credential (debian-guest.ts): the saved machine's, until replaced.
-    // systemd keeps credentials on a read-only ramfs of their own.
+    // systemd keeps credentials on a read-only ramfs of their own; the file keeps its mode (0400).
     `credential=/run/credentials/@system/${KEY_CREDENTIAL}`,
     'if [ -e "$credential" ]; then',
     '  mount -o remount,rw "${credential%/*}"',
-    `  printf '%s\\n' ${keys.map(shellQuote).join(' ')} > "$credential.new"`,
-    '  chmod 0400 "$credential.new"',
-    '  mv -f "$credential.new" "$credential"',
+    `  ${keys} > "$credential"`,
     '  mount -o remount,ro "${credential%/*}"',
     'fi',
     // What systemd.hostname= on the kernel command line sets at a boot: the kernel's host name.
