@@ -24,7 +24,7 @@ import { bootSpecOf, readBaseRecord, type BootSpec } from '../src/providers/loca
 import { BaseStore } from '../src/providers/local/bases.js';
 import { machineArgs } from '../src/providers/local/qemu-args.js';
 import { QEMU_SYSTEM } from '../src/providers/local/qemu.js';
-import { qmpCommand } from '../src/providers/local/qmp.js';
+import { saveMachineState } from '../src/providers/local/warm.js';
 import { DEBIAN_BASE, localSettingsSchema } from '../src/providers/local/settings.js';
 import { nullSink } from '../src/core/events.js';
 import { cleanFilesCommand, POWER_OFF_REQUEST } from '../src/pipeline/pipeline.js';
@@ -321,17 +321,7 @@ async function resume(boot: BootSpec, publicKey: string, privateKey: string): Pr
       const { ms } = await waitForSsh(source, performance.now());
       // The boot settles first (units after sshd), so that a resumed guest starts idle.
       const settled = ssh(source.port, 'systemctl is-system-running --wait; true');
-      const qmp = join(source.dir, 'qmp.sock');
-      const t0 = performance.now();
-      // Not stopped first: a machine saved paused is resumed paused (QEMU keeps the run state).
-      await qmpCommand(qmp, 'migrate', 5000, { uri: `exec:cat > ${state}` });
-      for (;;) {
-        const status = (await qmpCommand(qmp, 'query-migrate')) as { status?: string; 'error-desc'?: string };
-        if (status.status === 'completed') break;
-        if (status.status === 'failed') throw new Error(`migration failed: ${status['error-desc']}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      saveMs = performance.now() - t0;
+      saveMs = await saveMachineState(join(source.dir, 'qmp.sock'), state);
       spawnSync('cp', [join(source.dir, 'overlay.qcow2'), join(saved, 'overlay.qcow2')]);
       console.log(`\nsaved machine: booted to SSH in ${(ms / 1000).toFixed(1)} s, settled (${settled.stdout.trim()}), saved in ${saveMs.toFixed(0)} ms: state ${(statSync(state).size / 2 ** 20).toFixed(0)} MiB, overlay ${(statSync(join(saved, 'overlay.qcow2')).size / 2 ** 20).toFixed(0)} MiB`);
     } finally {

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CancelledError, UserFacingError, throwIfAborted } from '../../core/errors.js';
-import { sleep } from '../../core/wait.js';
+import { poll, sleep } from '../../core/wait.js';
 import {
   LABELS,
   type BaseImage,
@@ -383,18 +383,20 @@ function toMachine(record: MachineRecord): Machine {
 /** Polls until the machine's process is gone; false when `ms` passed first. */
 /** Until a machine started from a saved state runs; fails at once if QEMU could not load it. */
 async function waitResumed(record: MachineRecord, signal: AbortSignal, timeoutMs = 120_000): Promise<void> {
-  const dir = machineDir(record.project, record.id);
-  for (const started = performance.now(); ; await sleep(100)) {
-    throwIfAborted(signal);
-    if (!(await isRunning(record))) {
-      const said = await readFile(join(dir, 'qemu.log'), 'utf8').catch(() => '');
-      throw new Error(`QEMU exited while resuming${said.trim() ? `: ${said.trim().split('\n').slice(-3).join(' ')}` : ''}`);
-    }
-    const status = (await qmpCommand(record.qmp, 'query-status', 5000).catch(() => undefined)) as { status?: string } | undefined;
-    if (status?.status === 'running') return;
-    if (status?.status && status.status !== 'inmigrate') throw new Error(`the resumed machine is ${status.status}, not running`);
-    if (performance.now() - started > timeoutMs) throw new Error(`not resumed after ${timeoutMs / 1000} s`);
-  }
+  const outcome = await poll(
+    async () => {
+      if (!(await isRunning(record))) {
+        const said = await readFile(join(machineDir(record.project, record.id), 'qemu.log'), 'utf8').catch(() => '');
+        return { failed: `QEMU exited while resuming${said.trim() ? `: ${said.trim().split('\n').slice(-3).join(' ')}` : ''}` };
+      }
+      // No answer yet (its QMP socket not ready): poll again.
+      const { status } = (await qmpCommand(record.qmp, 'query-status', 5000)) as { status?: string };
+      if (status === 'running') return { failed: undefined };
+      return status && status !== 'inmigrate' ? { failed: `the resumed machine is ${status}, not running` } : undefined;
+    },
+    { what: `${record.name} to resume`, timeoutMs, intervalMs: 100, factor: 1, signal },
+  );
+  if (outcome.failed) throw new Error(outcome.failed);
 }
 
 async function waitForExit(record: MachineRecord, ms: number, signal: AbortSignal): Promise<boolean> {

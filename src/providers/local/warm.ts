@@ -29,7 +29,7 @@ import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, utimes, wr
 import { join } from 'node:path';
 import { cacheDir } from '../../core/paths.js';
 import { acquireLock } from '../../core/lock.js';
-import { sleep } from '../../core/wait.js';
+import { poll } from '../../core/wait.js';
 import { shellQuote } from '../../pipeline/shell.js';
 import { authorizedKeyLines } from '../kit/cloud-config.js';
 import type { GuestHardware } from './accelerator.js';
@@ -138,17 +138,7 @@ export async function saveWarm(key: string, machine: { qmp: string; overlay: str
   await mkdir(work, { mode: 0o700 });
   const f = files(work);
   try {
-    const started = performance.now();
-    // Saved running: a machine saved paused is resumed paused (QEMU keeps the run state).
-    await qmpCommand(machine.qmp, 'migrate', 10_000, { uri: `exec:cat > ${shellQuote(f.state)}` });
-    for (let waited = 0; ; waited += 50) {
-      const status = (await qmpCommand(machine.qmp, 'query-migrate', 10_000)) as { status?: string; 'error-desc'?: string };
-      if (status.status === 'completed') break;
-      if (status.status === 'failed' || status.status === 'cancelled') throw new Error(`saving the machine failed: ${status['error-desc'] ?? status.status}`);
-      if (waited > 120_000) throw new Error('saving the machine took over 2 minutes');
-      await sleep(50);
-    }
-    const saveMs = performance.now() - started;
+    const saveMs = await saveMachineState(machine.qmp, f.state);
     await copyFile(machine.overlay, f.overlay);
     // Machines resume on overlays of it: it must never change.
     await chmod(f.overlay, 0o444);
@@ -165,6 +155,27 @@ export async function saveWarm(key: string, machine: { qmp: string; overlay: str
     await rm(work, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * Save a running machine's RAM and devices to `file` by migration (QMP `migrate` to `exec:cat`);
+ * QEMU leaves it paused, its disks flushed. Saved running: a machine saved paused is resumed
+ * paused (QEMU keeps the run state). Resolves with how long it took, in ms.
+ */
+export async function saveMachineState(qmp: string, file: string): Promise<number> {
+  const started = performance.now();
+  await qmpCommand(qmp, 'migrate', 10_000, { uri: `exec:cat > ${shellQuote(file)}` });
+  const outcome = await poll(
+    async () => {
+      const status = (await qmpCommand(qmp, 'query-migrate', 10_000)) as { status?: string; 'error-desc'?: string };
+      if (status.status === 'completed') return { failed: undefined };
+      if (status.status === 'failed' || status.status === 'cancelled') return { failed: status['error-desc'] ?? status.status };
+      return undefined;
+    },
+    { what: 'the machine to be saved', timeoutMs: 120_000, intervalMs: 50, factor: 1 },
+  );
+  if (outcome.failed) throw new Error(`saving the machine failed: ${outcome.failed}`);
+  return performance.now() - started;
 }
 
 /**
