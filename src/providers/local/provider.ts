@@ -1,10 +1,10 @@
 /**
- * The local provider, assembled: bases (bases.ts), machines (machines.ts), versions (versions.ts).
+ * The local provider, assembled: bases (bases.ts), machines (machines.ts), versions (versions.ts),
+ * warm builders (warm-launch.ts, warm.ts).
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CancelledError, UserFacingError, throwIfAborted } from '../../core/errors.js';
-import { poll, sleep } from '../../core/wait.js';
+import { sleep } from '../../core/wait.js';
 import {
   LABELS,
   type BaseImage,
@@ -19,7 +19,7 @@ import {
   type SourceImage,
   type VersionMetadataPatch,
 } from '../types.js';
-import { chooseAccelerator, hardwareFor } from './accelerator.js';
+import { chooseAccelerator } from './accelerator.js';
 import { readBaseRecord, type BootSpec } from './base-record.js';
 import { BaseStore, baseIdentity } from './bases.js';
 import { machineDir } from './layout.js';
@@ -32,15 +32,11 @@ import {
   listMachines,
   readMachine,
   removeMachine,
-  restartMachine,
   writeMachine,
   type LaunchSpec,
   type MachineRecord,
 } from './machines.js';
-import { adoptCommand, forgetWarm, lockWarm, readWarm, saveWarm, WARM_HOSTNAME, warmKey, type WarmShape, type WarmState } from './warm.js';
-import { hostnameFor } from './qemu-args.js';
-import { generateKeyPair, waitForSsh } from '../../ssh/client.js';
-import { step } from '../../core/events.js';
+import { launchWarm, warmShape } from './warm-launch.js';
 import { launchBatch, launchOne } from '../kit/launch.js';
 import { readLaunchOptions } from '../kit/options.js';
 import { qmpCommand } from './qmp.js';
@@ -161,107 +157,12 @@ export class LocalProvider implements Provider {
       ports,
       authorizedKey: req.authorizedKey,
     };
-    const shape = await this.warmShape(req, spec, signal);
-    const record = shape ? await this.startWarm(spec, shape, signal) : await launch(spec, signal);
+    const shape = this.settings['warm-builders'] ? await warmShape(req, spec, signal) : undefined;
+    const record = shape ? await launchWarm(spec, shape, this.ctx.events, signal) : await launch(spec, signal);
     this.ctx.events.emit({
       type: 'debug',
       message: `machine ${record.name} (${record.id}) runs under ${accel.accelerator}, SSH on 127.0.0.1:${record.ssh.port}, serial log ${join(machineDir(record.project, record.id), 'serial.log')}`,
     });
-    return record;
-  }
-
-  /**
-   * Whether a machine resumes a saved one instead of booting (warm.ts): a builder, from a base that
-   * boots its own kernel, under TCG (under KVM a boot takes a few seconds), without port forwards.
-   */
-  private async warmShape(req: LaunchRequest, spec: LaunchSpec, signal: AbortSignal): Promise<WarmShape | undefined> {
-    if (!this.settings['warm-builders'] || spec.accelerator !== 'tcg' || req.labels[LABELS.role] !== 'builder') return undefined;
-    if (spec.source.kind !== 'base' || !spec.boot.kernel || spec.ports.length) return undefined;
-    return { boot: spec.boot, hardware: hardwareFor(spec.accelerator, true), memoryMiB: spec.memoryMiB, cpus: spec.cpus, qemuVersion: await qemuVersion(signal) };
-  }
-
-  /** A builder resumed from the saved machine of its shape, made first by this builder if there is none. */
-  private async startWarm(spec: LaunchSpec, shape: WarmShape, signal: AbortSignal): Promise<MachineRecord> {
-    const key = warmKey(shape);
-    let state = await readWarm(key);
-    if (!state) {
-      const lock = await lockWarm(key, signal);
-      try {
-        state = await readWarm(key);
-        if (!state) return await this.makeWarm(spec, shape, key, signal);
-      } finally {
-        await lock.release();
-      }
-    }
-    let record: MachineRecord | undefined;
-    try {
-      const startedAt = performance.now();
-      record = await launch(
-        { ...spec, backing: state.overlay, backingFormat: 'qcow2', authorizedKey: state.publicKey, hostname: WARM_HOSTNAME, warm: { incoming: state.incoming }, rebaseOnto: { backing: spec.backing, format: spec.backingFormat } },
-        signal,
-      );
-      return await this.adopt(record, state, spec, signal, startedAt);
-    } catch (err) {
-      if (record) await removeMachine(record.project, record.id).catch(() => undefined);
-      if (err instanceof CancelledError || signal.aborted) throw err;
-      this.ctx.events.emit({ type: 'warn', message: `${spec.name} did not resume from the saved builder (${(err as Error).message}): booting it instead; the saved builder is made again next time` });
-      await forgetWarm(key);
-      return launch(spec, signal);
-    }
-  }
-
-  /**
-   * Boot a machine with a key of its own, let it settle, save it as the warm state of `key`, and
-   * resume it as the builder. If saving fails, the builder boots as usual.
-   */
-  private async makeWarm(spec: LaunchSpec, shape: WarmShape, key: string, signal: AbortSignal): Promise<MachineRecord> {
-    const keys = generateKeyPair('provisional-warm');
-    const warmSpec: LaunchSpec = { ...spec, authorizedKey: keys.publicKey, hostname: WARM_HOSTNAME, warm: {} };
-    const record = await launch(warmSpec, signal);
-    const dir = machineDir(record.project, record.id);
-    try {
-      const state = await step(this.ctx.events, 'save-builder', `saving a booted ${spec.boot.baseRef} builder for the next builds to resume (once)`, async () => {
-        const ssh = await waitForSsh(record.ssh, keys.privateKey, { timeoutMs: 300_000, signal, what: `SSH on ${spec.name}` });
-        try {
-          // Settled: the units after sshd have run, so a resumed builder starts idle.
-          await ssh.exec('systemctl is-system-running --wait >/dev/null 2>&1; true', { timeoutMs: 120_000, signal });
-        } finally {
-          ssh.close();
-        }
-        const saved = await saveWarm(key, { qmp: record.qmp, overlay: join(dir, OVERLAY) }, keys, shape);
-        // Paused and flushed by the save: its overlay is the saved one's copy, to resume on as it is.
-        await killMachineProcess(record.pid!, dir);
-        return saved;
-      });
-      const startedAt = performance.now();
-      await restartMachine({ ...warmSpec, warm: { incoming: state.incoming } }, record, signal);
-      return await this.adopt(record, state, spec, signal, startedAt);
-    } catch (err) {
-      await removeMachine(record.project, record.id).catch(() => undefined);
-      if (err instanceof CancelledError || signal.aborted) throw err;
-      this.ctx.events.emit({ type: 'warn', message: `could not save a booted builder to resume later (${(err as Error).message}): booting ${spec.name} as usual` });
-      return launch(spec, signal);
-    }
-  }
-
-  /**
-   * Hand a resumed machine over: the request's keys, its own host name, the host's clock (warm.ts
-   * adoptCommand). Says (debug) how long the resume took from QEMU's start (`startedAt`) to SSH
-   * answering, and the hand-over after it: bench/packer-compare.ts counts the first as the
-   * machine's start and the second as the tool's own work.
-   */
-  private async adopt(record: MachineRecord, state: WarmState, spec: LaunchSpec, signal: AbortSignal, startedAt: number): Promise<MachineRecord> {
-    await waitResumed(record, signal);
-    const ssh = await waitForSsh(record.ssh, state.privateKey, { timeoutMs: 120_000, signal, what: `SSH on the resumed ${spec.name}` });
-    const answered = performance.now();
-    try {
-      const r = await ssh.exec(adoptCommand(spec.authorizedKey, spec.hostname ?? hostnameFor(spec.name)), { timeoutMs: 60_000, signal });
-      if (r.code !== 0) throw new Error(`preparing the resumed machine failed (exit ${r.code}): ${r.stderr.trim()}`);
-    } finally {
-      ssh.close();
-    }
-    const handOverMs = Math.round(performance.now() - answered);
-    this.ctx.events.emit({ type: 'debug', message: `${spec.name} resumed: QEMU start to SSH ${Math.round(answered - startedAt)} ms, hand-over ${handOverMs} ms` });
     return record;
   }
 
@@ -381,24 +282,6 @@ function toMachine(record: MachineRecord): Machine {
 }
 
 /** Polls until the machine's process is gone; false when `ms` passed first. */
-/** Until a machine started from a saved state runs; fails at once if QEMU could not load it. */
-async function waitResumed(record: MachineRecord, signal: AbortSignal, timeoutMs = 120_000): Promise<void> {
-  const outcome = await poll(
-    async () => {
-      if (!(await isRunning(record))) {
-        const said = await readFile(join(machineDir(record.project, record.id), 'qemu.log'), 'utf8').catch(() => '');
-        return { failed: `QEMU exited while resuming${said.trim() ? `: ${said.trim().split('\n').slice(-3).join(' ')}` : ''}` };
-      }
-      // No answer yet (its QMP socket not ready): poll again.
-      const { status } = (await qmpCommand(record.qmp, 'query-status', 5000)) as { status?: string };
-      if (status === 'running') return { failed: undefined };
-      return status && status !== 'inmigrate' ? { failed: `the resumed machine is ${status}, not running` } : undefined;
-    },
-    { what: `${record.name} to resume`, timeoutMs, intervalMs: 100, factor: 1, signal },
-  );
-  if (outcome.failed) throw new Error(outcome.failed);
-}
-
 async function waitForExit(record: MachineRecord, ms: number, signal: AbortSignal): Promise<boolean> {
   const deadline = performance.now() + ms;
   while (performance.now() < deadline) {
